@@ -1,0 +1,1 @@
+"""Training side of goodregions (needs the train extra for torch)."""

@@ -1,0 +1,1 @@
+"""Runtime of goodregions: window scoring, selection and deblurring (never imports torch)."""
