@@ -155,7 +155,11 @@ def _solve_kernel_cg(autocorrelation, crosscorrelation, weight, iterations, init
         if residual_norm <= tolerance:
             break
         operated = _apply_normal_operator(spectrum, direction, fft_size) + weight * direction
-        step = residual_norm / np.sum(direction * operated)
+        curvature = np.sum(direction * operated)
+        if curvature <= 0.0:
+            # No usable edges (a flat image): keep the current kernel.
+            break
+        step = residual_norm / curvature
         kernel += step * direction
         residual -= step * operated
         new_norm = np.sum(residual * residual)

@@ -1,0 +1,204 @@
+"""Plain NumPy/SciPy implementation of the blind estimator, vectorised but not jitted.
+
+It follows :mod:`kernels_fast.estimate` step for step. The speed benchmark times it as
+the baseline in the same run, and the tests use it as the slow twin of the jitted
+pipeline. It is not part of the public API.
+"""
+
+import math
+
+import cv2
+import numpy as np
+import scipy.fft
+import scipy.ndimage
+import scipy.signal
+
+from .estimate import EstimatorConfig, _initial_kernel, _odd_ceil, _pyramid
+from .fft import fast_shape
+
+
+def _gradients(image):
+    gx = np.zeros_like(image)
+    gy = np.zeros_like(image)
+    gx[:, :-1] = np.diff(image, axis=1)
+    gy[:-1, :] = np.diff(image, axis=0)
+    return gx, gy
+
+
+def pad_periodic(image, shape):
+    height, width = image.shape
+    out_height, out_width = shape
+    padded = np.empty(shape)
+    padded[:height, :width] = image
+    steps = out_width - width + 1
+    weight = 0.5 - 0.5 * np.cos(np.pi * np.arange(1, steps) / steps)
+    padded[:height, width:] = (1 - weight) * image[:, -1:] + weight * image[:, :1]
+    steps = out_height - height + 1
+    weight = (0.5 - 0.5 * np.cos(np.pi * np.arange(1, steps) / steps))[:, None]
+    padded[height:, :] = (1 - weight) * padded[height - 1] + weight * padded[0]
+    return padded
+
+
+def psf_to_otf(kernel, shape):
+    padded = np.zeros(shape)
+    padded[: kernel.shape[0], : kernel.shape[1]] = kernel
+    padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), axis=(0, 1))
+    return scipy.fft.rfft2(padded)
+
+
+def restore_l0(blurred, otf, lambda_grad, lambda_dark, patch, kappa, beta_max):
+    """NumPy twin of ``latent._restore_l0``."""
+    height, width = blurred.shape
+    numerator_data = np.conj(otf) * scipy.fft.rfft2(blurred)
+    u = np.arange(height)[:, None]
+    v = np.arange(width // 2 + 1)[None, :]
+    gradient_power = (2 - 2 * np.cos(2 * np.pi * u / height)) + (2 - 2 * np.cos(2 * np.pi * v / width))
+    kernel_power = np.abs(otf) ** 2
+    latent = blurred.copy()
+    beta, mu = 2.0 * lambda_grad, 2.0 * lambda_dark
+    while beta < beta_max:
+        h = np.roll(latent, -1, axis=1) - latent
+        w = np.roll(latent, -1, axis=0) - latent
+        small = h * h + w * w < lambda_grad / beta
+        h[small] = 0.0
+        w[small] = 0.0
+        target = beta * ((np.roll(h, 1, axis=1) - h) + (np.roll(w, 1, axis=0) - w))
+        denominator = kernel_power + beta * gradient_power
+        if lambda_dark > 0:
+            # A pixel is the minimum of some window exactly where the grey opening equals it.
+            opened = scipy.ndimage.grey_opening(latent, size=(patch, patch), mode="nearest")
+            pixels = latent.copy()
+            pixels[(opened == latent) & (latent * latent < lambda_dark / mu)] = 0.0
+            target += mu * pixels
+            denominator = denominator + mu
+            mu = min(mu * kappa, beta_max)
+        latent = scipy.fft.irfft2((numerator_data + scipy.fft.rfft2(target)) / denominator, s=(height, width))
+        beta *= kappa
+    return latent
+
+
+def edge_threshold(gx, gy, pixels_per_direction):
+    magnitude = gx * gx + gy * gy
+    angle = np.mod(np.arctan2(gy, gx), np.pi)
+    bins = np.minimum((angle / (np.pi / 4)).astype(int), 3)
+    thresholds = []
+    for b in range(4):
+        values = np.sort(magnitude[(bins == b) & (magnitude > 0)])
+        if values.size:
+            thresholds.append(values[max(values.size - pixels_per_direction, 0)])
+    return min(thresholds) if thresholds else 0.0
+
+
+def correlations(px, py, bx, by, kernel_size, fft_shape):
+    height, width = px.shape
+    margin = kernel_size // 2
+    interior = np.zeros((height, width), dtype=bool)
+    interior[margin : height - margin, margin : width - margin] = True
+    fpx, fpy = scipy.fft.rfft2(px, s=fft_shape), scipy.fft.rfft2(py, s=fft_shape)
+    fbx = scipy.fft.rfft2(np.where(interior, bx, 0.0), s=fft_shape)
+    fby = scipy.fft.rfft2(np.where(interior, by, 0.0), s=fft_shape)
+    auto = scipy.fft.irfft2(np.abs(fpx) ** 2 + np.abs(fpy) ** 2, s=fft_shape)
+    cross = scipy.fft.irfft2(np.conj(fpx) * fbx + np.conj(fpy) * fby, s=fft_shape)
+    lags = np.arange(-(kernel_size - 1), kernel_size)
+    shifts = np.arange(-margin, margin + 1)
+    return auto[np.ix_(lags % fft_shape[0], lags % fft_shape[1])], cross[np.ix_(shifts % fft_shape[0], shifts % fft_shape[1])]
+
+
+def solve_kernel_cg(autocorrelation, crosscorrelation, weight, iterations, initial):
+    kernel_size = initial.shape[0]
+
+    def operator(k):
+        full = scipy.signal.fftconvolve(autocorrelation, k, mode="full")
+        start = kernel_size - 1
+        return full[start : start + kernel_size, start : start + kernel_size] + weight * k
+
+    kernel = initial.copy()
+    residual = crosscorrelation - operator(kernel)
+    direction = residual.copy()
+    norm = np.sum(residual**2)
+    tolerance = 1e-12 * max(np.sum(crosscorrelation**2), 1e-300)
+    for _ in range(iterations):
+        if norm <= tolerance:
+            break
+        operated = operator(direction)
+        curvature = np.sum(direction * operated)
+        if curvature <= 0:
+            break
+        step = norm / curvature
+        kernel = kernel + step * direction
+        residual = residual - step * operated
+        new_norm = np.sum(residual**2)
+        direction = residual + (new_norm / norm) * direction
+        norm = new_norm
+    return kernel
+
+
+def project_kernel(kernel, threshold_ratio, min_component_mass):
+    projected = np.maximum(kernel, 0.0)
+    if projected.max() <= 0:
+        delta = np.zeros_like(kernel)
+        delta[kernel.shape[0] // 2, kernel.shape[1] // 2] = 1.0
+        return delta
+    projected[projected < threshold_ratio * projected.max()] = 0.0
+    labels, count = scipy.ndimage.label(projected > 0, structure=np.ones((3, 3)))
+    if count:
+        masses = scipy.ndimage.sum(projected, labels, index=np.arange(1, count + 1))
+        drop = (masses < min_component_mass * masses.sum()) & (np.arange(count) != np.argmax(masses))
+        projected[np.isin(labels, np.flatnonzero(drop) + 1)] = 0.0
+    projected /= projected.sum()
+    cy, cx = scipy.ndimage.center_of_mass(projected)
+    shift = (kernel.shape[0] // 2 - int(np.round(cy)), kernel.shape[1] // 2 - int(np.round(cx)))
+    centred = scipy.ndimage.shift(projected, shift, order=0, mode="constant")
+    return centred / centred.sum()
+
+
+def resize_kernel(kernel, size):
+    scaled = max(3, int(round(kernel.shape[0] * size / kernel.shape[0])))
+    resized = cv2.resize(kernel, (scaled, scaled), interpolation=cv2.INTER_LINEAR)
+    fitted = np.zeros((size, size))
+    offset = (size - scaled) // 2
+    src0, dst0 = max(-offset, 0), max(offset, 0)
+    span = min(scaled - src0, size - dst0)
+    fitted[dst0 : dst0 + span, dst0 : dst0 + span] = resized[src0 : src0 + span, src0 : src0 + span]
+    return project_kernel(fitted, 0.0, 0.0)
+
+
+def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
+    """NumPy twin of :func:`kernels_fast.estimate.estimate_kernel` (gray float64 input)."""
+    config = config or EstimatorConfig()
+    use_dark = prior == "dark"
+    lambda_grad, lambda_dark = config.lambda_grad, config.lambda_dark
+    kernel = None
+    for scale, size in _pyramid(blurred.shape, kernel_size, config):
+        if scale < 1.0:
+            shape = (max(int(round(blurred.shape[0] * scale)), 2 * size), max(int(round(blurred.shape[1] * scale)), 2 * size))
+            image = cv2.resize(blurred, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+        else:
+            image = blurred
+        kernel = _initial_kernel(size) if kernel is None else resize_kernel(kernel, size)
+        patch = max(3, _odd_ceil(config.dark_patch * scale))
+        height, width = image.shape
+        fft_shape = fast_shape((height + size - 1, width + size - 1))
+        corr_shape = fast_shape((height + 2 * size, width + 2 * size))
+        padded = pad_periodic(image, fft_shape)
+        bx, by = _gradients(image)
+        threshold = -1.0
+        for _ in range(config.iterations_per_level):
+            latent = restore_l0(
+                padded, psf_to_otf(kernel, fft_shape), lambda_grad, lambda_dark if use_dark else 0.0,
+                patch, config.kappa, config.beta_max,
+            )
+            latent = np.clip(latent[:height, :width], 0.0, 1.0)
+            gx, gy = _gradients(latent)
+            if threshold < 0:
+                threshold = edge_threshold(gx, gy, int(config.edge_pixels_per_kernel_pixel * size))
+            else:
+                threshold /= config.edge_decay
+            keep = gx * gx + gy * gy >= threshold
+            auto, cross = correlations(np.where(keep, gx, 0.0), np.where(keep, gy, 0.0), bx, by, size, corr_shape)
+            weight = config.kernel_weight * max(auto[size - 1, size - 1], 1e-12)
+            kernel = solve_kernel_cg(auto, cross, weight, config.cg_iterations, kernel)
+            kernel = project_kernel(kernel, config.threshold_ratio, config.min_component_mass)
+            lambda_grad = max(lambda_grad / config.lambda_decay, config.lambda_floor)
+            lambda_dark = max(lambda_dark / config.lambda_decay, config.lambda_floor)
+    return kernel

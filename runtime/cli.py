@@ -1,0 +1,117 @@
+"""The ``goodregions`` command: one entry point, one subcommand per job.
+
+Every subcommand returns an exit code; errors the user can fix (a missing file, an
+existing output, a bad option value) print one clear line and exit with status 2.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+__all__ = ["main"]
+
+
+def _odd_int(text):
+    value = int(text)
+    if value < 3 or value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"must be an odd integer >= 3, got {text}")
+    return value
+
+
+def _run_estimate(args):
+    from goodregions.kernels_fast import estimate_kernel
+
+    from .image_io import check_writable, read_image, write_kernel
+
+    if args.output is not None:
+        check_writable(args.output, overwrite=args.overwrite)
+    image, _ = read_image(args.input)
+    start = time.perf_counter()
+    kernel, diagnostics = estimate_kernel(image, args.kernel_size, prior=args.prior, return_diagnostics=True)
+    seconds = time.perf_counter() - start
+    if args.output is not None:
+        write_kernel(args.output, kernel, overwrite=args.overwrite)
+    record = {
+        "input": str(args.input),
+        "kernel_size": args.kernel_size,
+        "prior": args.prior,
+        "seconds": round(seconds, 4),
+        "level_kernel_sizes": list(diagnostics.kernel_sizes),
+        "level_seconds": [round(s, 4) for s in diagnostics.level_seconds],
+        "touches_border": diagnostics.touches_border,
+        "output": None if args.output is None else str(args.output),
+    }
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(f"estimated a {args.kernel_size}x{args.kernel_size} kernel ({args.prior} prior) in {seconds:.2f} s")
+        if args.output is not None:
+            print(f"kernel written to {args.output}")
+    if diagnostics.touches_border:
+        print(
+            f"warning: the kernel reaches the border of its {args.kernel_size}x{args.kernel_size} support; "
+            f"the blur may be larger: try --kernel-size {args.kernel_size + 10}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _run_bench_kernels(args):
+    from .bench_kernels import run_kernel_benchmark
+
+    run_kernel_benchmark(json_path=args.json, repeats=args.repeats)
+    return 0
+
+
+def _run_bench_accuracy(args):
+    from .bench_accuracy import run_accuracy_benchmark
+
+    run_accuracy_benchmark(json_path=args.json, data_root=args.data, workers=args.workers, limit=args.limit)
+    return 0
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(prog="goodregions", description="Fast blind deblurring from well-chosen regions.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    estimate = commands.add_parser("estimate", help="estimate the blur kernel of an image")
+    estimate.add_argument("input", metavar="IN", help="blurred image file")
+    estimate.add_argument("--kernel-size", type=_odd_int, required=True, metavar="N", help="odd kernel support, larger than the blur")
+    estimate.add_argument("--prior", choices=("dark", "l0"), default="dark", help="image prior (default: dark)")
+    estimate.add_argument("-o", "--output", metavar="KERNEL", help="save the kernel (.npy values, or .png picture)")
+    estimate.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    estimate.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    estimate.set_defaults(handler=_run_estimate)
+
+    bench = commands.add_parser("bench", help="speed and accuracy benchmarks")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    kernels = benches.add_parser("kernels", help="speed of kernels_fast against plain numpy/scipy")
+    kernels.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    kernels.add_argument("--repeats", type=int, default=5, help="timed runs per figure after warm-up (default 5)")
+    kernels.set_defaults(handler=_run_bench_kernels)
+    accuracy = benches.add_parser("accuracy", help="estimator accuracy on the development images with Levin's kernels")
+    accuracy.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    accuracy.add_argument("--data", metavar="DIR", help="the shared data folder (default: $GOODREGIONS_DATA or ../shared/data)")
+    accuracy.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    accuracy.add_argument("--limit", type=int, default=None, help="use only the first N images (quick check)")
+    accuracy.set_defaults(handler=_run_bench_accuracy)
+    return parser
+
+
+def main(argv=None):
+    """Run the ``goodregions`` command with ``argv`` (default: ``sys.argv[1:]``)."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as error:
+        print(f"goodregions {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"goodregions {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

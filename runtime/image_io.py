@@ -1,0 +1,101 @@
+"""Reading and writing images and kernels, with clear errors and no silent overwrites.
+
+Reading policy: files are decoded with OpenCV, keeping their bit depth (uint8 or
+uint16; float TIFF/EXR stays float). Colour comes back in RGB order. An alpha channel
+is split off and returned separately: it plays no part in estimation and is written
+back unchanged by the deblurring pipeline.
+"""
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ["read_image", "write_image", "write_kernel", "check_writable"]
+
+
+def read_image(path):
+    """Read an image file.
+
+    Returns
+    -------
+    image : ndarray, (H, W) or (H, W, 3) RGB, uint8, uint16 or float32
+    alpha : ndarray (H, W) or None
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist or is a folder.
+    ValueError
+        The file is not an image OpenCV can decode (corrupt, truncated or another format).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file {str(path)!r} does not exist (or is not a file)")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ValueError(
+            f"could not decode {str(path)!r} as an image: the file is corrupt, truncated or not an "
+            f"image format OpenCV reads (PNG, JPEG, TIFF, BMP, WebP, ...)"
+        )
+    if image.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ValueError(f"{str(path)!r} has pixel type {image.dtype}; expected 8-bit, 16-bit or float32")
+    alpha = None
+    if image.ndim == 3:
+        channels = image.shape[2]
+        if channels == 4:
+            alpha = image[..., 3].copy()
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+        elif channels == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        elif channels == 1:
+            image = image[..., 0]
+        else:
+            raise ValueError(f"{str(path)!r} has {channels} channels; expected 1, 3 or 4")
+    return image, alpha
+
+
+def check_writable(path, *, overwrite):
+    """Raise FileExistsError if ``path`` exists and ``overwrite`` is false."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"output {str(path)!r} already exists; pass --overwrite (overwrite=True) to replace it")
+
+
+def write_image(path, image, *, alpha=None, overwrite=False):
+    """Write an (H, W) or (H, W, 3) RGB image (uint8 or uint16), adding ``alpha`` if given.
+
+    The file is written to a temporary name and renamed, so an interrupted write never
+    leaves a truncated file under the final name.
+    """
+    path = Path(path)
+    check_writable(path, overwrite=overwrite)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        if alpha is not None:
+            image = np.dstack([image, alpha.astype(image.dtype)])
+    ok, encoded = cv2.imencode(path.suffix or ".png", image)
+    if not ok:
+        raise ValueError(f"could not encode an image for {str(path)!r}; use a .png, .jpg or .tif name")
+    temporary = path.with_name(f".{path.name}.partial")
+    encoded.tofile(str(temporary))
+    os.replace(temporary, path)
+
+
+def write_kernel(path, kernel, *, overwrite=False):
+    """Save a kernel: ``.npy`` keeps the float64 values; ``.png`` is an 8-bit picture
+    scaled so that the maximum is 255 (for viewing, not for computation)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        check_writable(path, overwrite=overwrite)
+        temporary = path.with_name(f".{path.name}.partial.npy")
+        np.save(temporary, kernel)
+        os.replace(temporary, path)
+    elif suffix == ".png":
+        picture = np.round(255.0 * kernel / max(float(kernel.max()), 1e-300)).astype(np.uint8)
+        write_image(path, picture, overwrite=overwrite)
+    else:
+        raise ValueError(f"kernel output must end in .npy or .png, got {str(path)!r}")
