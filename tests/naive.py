@@ -1,0 +1,100 @@
+"""Slow reference twins of the jitted cores, written for clarity, not speed."""
+
+import numpy as np
+
+
+# --- deconv and metrics twins (kernels_fast/deconv.py, kernels_fast/metrics.py) ----------
+# Vectorised NumPy, computed in the dtype of the input (float32 stays float32), so the
+# tests can compare the float64 jitted cores against float32 arithmetic too.
+
+
+def _deconv_otf(kernel, shape, dtype):
+    """OTF of ``kernel`` (centre rolled to (0, 0)) in the complex dtype matching ``dtype``."""
+    padded = np.zeros(shape, dtype=dtype)
+    padded[: kernel.shape[0], : kernel.shape[1]] = kernel
+    padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), axis=(0, 1))
+    return np.fft.rfft2(padded)
+
+
+def _difference_power(shape, dtype):
+    """|F(d_x)|^2 + |F(d_y)|^2 of circular forward differences on the rfft2 grid."""
+    u = np.arange(shape[0], dtype=dtype)[:, None]
+    v = np.arange(shape[1] // 2 + 1, dtype=dtype)[None, :]
+    return (2 - 2 * np.cos(2 * np.pi * u / shape[0])) + (2 - 2 * np.cos(2 * np.pi * v / shape[1]))
+
+
+def deconv_wiener(padded, kernel, weight):
+    """Twin of ``deconv._wiener``: X = conj(K) Y / (|K|^2 + weight |D|^2)."""
+    dtype = padded.dtype
+    otf = _deconv_otf(kernel.astype(dtype), padded.shape, dtype)
+    denominator = np.abs(otf) ** 2 + dtype.type(weight) * _difference_power(padded.shape, dtype)
+    spectrum = np.conj(otf) * np.fft.rfft2(padded) / denominator
+    return np.fft.irfft2(spectrum, s=padded.shape)
+
+
+def shrink(v, lam, alpha):
+    """Twin of ``deconv._shrink``: argmin_w lam |w|^alpha + (w - v)^2 / 2, element-wise.
+
+    Independent of the lookup table: for alpha < 1, bisection for the largest stationary
+    point between the inflection point of the stationarity condition and |v|, then an
+    explicit energy comparison with w = 0.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    magnitude = np.abs(v)
+    if alpha == 1.0:
+        return np.sign(v) * np.maximum(magnitude - lam, 0.0)
+    low = np.full_like(magnitude, (lam * alpha * (1 - alpha)) ** (1 / (2 - alpha)))
+    high = np.maximum(magnitude, low)
+    for _ in range(200):  # f(w) = w + lam alpha w^(alpha - 1) - |v| increases on [low, high]
+        middle = 0.5 * (low + high)
+        positive = middle + lam * alpha * middle ** (alpha - 1) - magnitude > 0
+        high = np.where(positive, middle, high)
+        low = np.where(positive, low, middle)
+    w = 0.5 * (low + high)
+    has_root = w + lam * alpha * w ** (alpha - 1) - magnitude <= 1e-9 * np.maximum(magnitude, 1)
+    energy = lam * w**alpha + 0.5 * (w - magnitude) ** 2
+    keep = has_root & (energy < 0.5 * magnitude**2)
+    return np.where(keep, np.sign(v) * w, 0.0)
+
+
+def deconv_hqs(padded, kernel, weight, alpha, beta_max, beta_start=1.0, beta_rate=2 * np.sqrt(2)):
+    """Twin of ``deconv._hqs``: half-quadratic splitting with the shrink twin above."""
+    dtype = padded.dtype
+    otf = _deconv_otf(kernel.astype(dtype), padded.shape, dtype)
+    numerator = np.conj(otf) * np.fft.rfft2(padded)
+    difference_power = _difference_power(padded.shape, dtype)
+    latent = padded.copy()
+    beta = beta_start
+    while beta < beta_max:
+        wx = shrink(np.roll(latent, -1, axis=1) - latent, 1 / beta, alpha).astype(dtype)
+        wy = shrink(np.roll(latent, -1, axis=0) - latent, 1 / beta, alpha).astype(dtype)
+        adjoint = (np.roll(wx, 1, axis=1) - wx) + (np.roll(wy, 1, axis=0) - wy)  # D^T w
+        penalty = dtype.type(beta * weight)
+        denominator = np.abs(otf) ** 2 + penalty * difference_power
+        spectrum = (numerator + penalty * np.fft.rfft2(adjoint)) / denominator
+        latent = np.fft.irfft2(spectrum, s=padded.shape)
+        beta *= beta_rate
+    return latent
+
+
+def kernel_similarity(kernel_a, kernel_b):
+    """Twin of ``metrics._kernel_similarity`` through scipy's full 2-D correlation."""
+    import scipy.signal
+
+    correlation = scipy.signal.correlate2d(kernel_a, kernel_b, mode="full")
+    return correlation.max() / (np.linalg.norm(kernel_a) * np.linalg.norm(kernel_b))
+
+
+def best_shift_ssd(reference, image, border, max_shift):
+    """Twin of ``metrics._best_shift_ssd``: every shift scored in full with array slices."""
+    height, width = reference.shape
+    interior = reference[border : height - border, border : width - border]
+    scores = []
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            window = image[border + dy : height - border + dy, border + dx : width - border + dx]
+            scores.append(np.sum((interior - window) ** 2))
+    return min(scores)
+
+
+# --- end of deconv and metrics twins -------------------------------------------------------
