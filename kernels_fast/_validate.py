@@ -96,19 +96,23 @@ def as_kernel(kernel, *, name="kernel"):
     if kernel.dtype.kind not in "fiu" or kernel.dtype == np.bool_:
         raise TypeError(f"{name} must hold real numbers, got dtype {kernel.dtype}")
     if kernel.ndim != 2 or kernel.size == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {kernel.shape}")
+        raise ValueError(
+            f"{name} must be a non-empty 2-D array, got shape {kernel.shape}; "
+            f"pass a single (h, w) kernel (numpy.squeeze removes extra axes)"
+        )
     result = np.ascontiguousarray(kernel, dtype=np.float64)
     if not np.all(np.isfinite(result)):
         raise ValueError(f"{name} contains NaN or inf")
     total = result.sum()
     if total <= 0:
-        raise ValueError(f"{name} must have a positive sum, got {total:.4g}")
+        raise ValueError(f"{name} must have a positive sum, got {total:.4g}; a blur kernel holds non-negative weights")
     if result.min() < -1e-6 * result.max():
         raise ValueError(
             f"{name} must be non-negative, got a minimum of {result.min():.4g}; "
             f"clip it with numpy.clip(kernel, 0, None)"
         )
-    return np.clip(result, 0.0, None) / total
+    clipped = np.clip(result, 0.0, None)
+    return clipped / clipped.sum()
 
 
 def check_kernel_size(kernel_size, image_shape, *, name="kernel_size"):

@@ -34,7 +34,7 @@ PRIORS = ("dark", "l0")
 
 @dataclasses.dataclass(frozen=True)
 class EstimatorConfig:
-    """Settings of :func:`estimate_kernel`; the defaults follow Pan et al. 2016.
+    """Settings of :func:`estimate_kernel`; the defaults follow Pan et al. 2016 except where noted.
 
     Attributes
     ----------
@@ -60,8 +60,9 @@ class EstimatorConfig:
     iterations_per_level: int = 5
     scale_ratio: float = math.sqrt(0.5)
     coarsest_kernel_size: int = 5
-    lambda_grad: float = 4e-3
-    lambda_dark: float = 4e-3
+    # Twice Pan et al.'s 4e-3: better kernels on Set12 images 01-06 (BENCHMARKS.md).
+    lambda_grad: float = 8e-3
+    lambda_dark: float = 8e-3
     lambda_decay: float = 1.1
     lambda_floor: float = 1e-4
     kappa: float = 2.0

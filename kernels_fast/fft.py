@@ -27,7 +27,7 @@ def _psf_to_otf(kernel, shape):
     padded = np.zeros((height, width))
     for i in range(kh):
         for j in range(kw):
-            padded[(i - kh // 2) % height, (j - kw // 2) % width] = kernel[i, j]
+            padded[(i - kh // 2) % height, (j - kw // 2) % width] += kernel[i, j]
     return np.fft.rfft2(padded)
 
 

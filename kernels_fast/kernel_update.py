@@ -61,6 +61,8 @@ def _edge_threshold(gx, gy, pixels_per_direction):
             angle = np.arctan2(v, h)
             if angle < 0.0:
                 angle += np.pi
+            if angle >= np.pi:
+                angle -= np.pi
             bin_index = min(int(angle / (np.pi / 4.0)), 3)
             magnitudes[bin_index][counts[bin_index]] = magnitude
             counts[bin_index] += 1

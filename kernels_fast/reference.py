@@ -202,3 +202,54 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
             lambda_grad = max(lambda_grad / config.lambda_decay, config.lambda_floor)
             lambda_dark = max(lambda_dark / config.lambda_decay, config.lambda_floor)
     return kernel
+
+
+def _difference_power(shape):
+    u = np.arange(shape[0])[:, None]
+    v = np.arange(shape[1] // 2 + 1)[None, :]
+    return (2 - 2 * np.cos(2 * np.pi * u / shape[0])) + (2 - 2 * np.cos(2 * np.pi * v / shape[1]))
+
+
+def deconvolve_wiener(blurred, kernel, weight):
+    """Plain NumPy Wiener/Tikhonov deconvolution with a gradient regulariser (one FFT pair)."""
+    height, width = blurred.shape
+    shape = fast_shape((height + kernel.shape[0] - 1, width + kernel.shape[1] - 1))
+    otf = psf_to_otf(kernel, shape)
+    spectrum = np.fft.rfft2(pad_periodic(blurred, shape))
+    latent = np.fft.irfft2(np.conj(otf) * spectrum / (np.abs(otf) ** 2 + weight * _difference_power(shape)), s=shape)
+    return latent[:height, :width]
+
+
+def _shrink_hyper_laplacian(values, beta, alpha, newton_steps=8):
+    """argmin_w |w|^alpha + beta / 2 (w - v)^2, elementwise, by Newton from |v| against w = 0."""
+    magnitude = np.abs(values)
+    root = magnitude.copy()
+    for _ in range(newton_steps):
+        safe = np.maximum(root, 1e-12)
+        gradient = alpha * safe ** (alpha - 1) + beta * (safe - magnitude)
+        curvature = alpha * (alpha - 1) * safe ** (alpha - 2) + beta
+        root = np.clip(safe - gradient / curvature, 0.0, magnitude)
+    cost_root = root**alpha + 0.5 * beta * (root - magnitude) ** 2
+    cost_zero = 0.5 * beta * magnitude**2
+    return np.where(cost_root < cost_zero, np.sign(values) * root, 0.0)
+
+
+def deconvolve_hyper_laplacian(blurred, kernel, weight, *, alpha=0.8, beta_max=256.0):
+    """Plain NumPy half-quadratic splitting for 1/2 ||k * x - y||^2 + weight sum |grad x|^alpha."""
+    height, width = blurred.shape
+    shape = fast_shape((height + kernel.shape[0] - 1, width + kernel.shape[1] - 1))
+    otf = psf_to_otf(kernel, shape)
+    numerator = np.conj(otf) * np.fft.rfft2(pad_periodic(blurred, shape))
+    kernel_power, gradient_power = np.abs(otf) ** 2, _difference_power(shape)
+    latent = pad_periodic(blurred, shape)
+    beta = 1.0
+    while beta <= beta_max:
+        gx = _shrink_hyper_laplacian(np.roll(latent, -1, axis=1) - latent, beta, alpha)
+        gy = _shrink_hyper_laplacian(np.roll(latent, -1, axis=0) - latent, beta, alpha)
+        divergence = (np.roll(gx, 1, axis=1) - gx) + (np.roll(gy, 1, axis=0) - gy)
+        penalty = beta * weight
+        latent = np.fft.irfft2(
+            (numerator + penalty * np.fft.rfft2(divergence)) / (kernel_power + penalty * gradient_power), s=shape
+        )
+        beta *= 2.0 * math.sqrt(2.0)
+    return latent[:height, :width]

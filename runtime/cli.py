@@ -57,6 +57,19 @@ def _run_estimate(args):
     return 0
 
 
+def _run_demo(args):
+    from .demo import run_demo
+
+    summary = run_demo(args.out, prior=args.prior, overwrite=args.overwrite)
+    print(
+        f"kernel similarity to the true kernel: {summary['kernel_similarity']:.3f}; PSNR "
+        f"{summary['psnr_blurred_db']:.2f} dB blurred -> {summary['psnr_deblurred_db']:.2f} dB deblurred "
+        f"(estimate {summary['estimate_seconds']:.2f} s, deconvolution {summary['deconvolve_seconds']:.2f} s)"
+    )
+    print(f"pictures and summary.json written to {args.out}/")
+    return 0
+
+
 def _run_bench_kernels(args):
     from .bench_kernels import run_kernel_benchmark
 
@@ -83,6 +96,12 @@ def _build_parser():
     estimate.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     estimate.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     estimate.set_defaults(handler=_run_estimate)
+
+    demo = commands.add_parser("demo", help="estimate and remove the blur of a bundled sample")
+    demo.add_argument("-o", "--out", default="goodregions-demo", help="output folder (default: goodregions-demo)")
+    demo.add_argument("--prior", choices=("dark", "l0"), default="dark", help="image prior (default: dark)")
+    demo.add_argument("--overwrite", action="store_true", help="replace existing files in the folder")
+    demo.set_defaults(handler=_run_demo)
 
     bench = commands.add_parser("bench", help="speed and accuracy benchmarks")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")

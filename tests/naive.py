@@ -2,6 +2,62 @@
 
 import numpy as np
 
+# --- fft, latent and kernel-update twins -------------------------------------------------
+# The vectorised NumPy estimator in kernels_fast.reference doubles as the benchmark
+# baseline; the element-by-element twins below are independent of it.
+from goodregions.kernels_fast.reference import (  # noqa: F401  (re-exported twins)
+    correlations,
+    edge_threshold,
+    pad_periodic,
+    project_kernel,
+    restore_l0,
+    solve_kernel_cg,
+)
+
+
+def psf_to_otf(kernel, shape):
+    """OTF by explicit placement: kernel entry (i, j) goes to ((i - h//2) % H, (j - w//2) % W)."""
+    padded = np.zeros(shape)
+    for i in range(kernel.shape[0]):
+        for j in range(kernel.shape[1]):
+            padded[(i - kernel.shape[0] // 2) % shape[0], (j - kernel.shape[1] // 2) % shape[1]] += kernel[i, j]
+    return np.fft.rfft2(padded)
+
+
+def circular_convolve(image, kernel):
+    """Circular true convolution by summing shifted copies, kernel centred at (h//2, w//2)."""
+    result = np.zeros_like(image)
+    for i in range(kernel.shape[0]):
+        for j in range(kernel.shape[1]):
+            result += kernel[i, j] * np.roll(image, (i - kernel.shape[0] // 2, j - kernel.shape[1] // 2), axis=(0, 1))
+    return result
+
+
+def gradients(image):
+    """Forward differences, zero in the last column / row."""
+    gx = np.zeros_like(image)
+    gy = np.zeros_like(image)
+    for i in range(image.shape[0]):
+        for j in range(image.shape[1]):
+            if j + 1 < image.shape[1]:
+                gx[i, j] = image[i, j + 1] - image[i, j]
+            if i + 1 < image.shape[0]:
+                gy[i, j] = image[i + 1, j] - image[i, j]
+    return gx, gy
+
+
+def normal_operator(autocorrelation, kernel):
+    """(A k)(d) = sum_{d'} R(d - d') k(d') by explicit sums; R centred at kernel_size - 1."""
+    size = kernel.shape[0]
+    centre = size - 1
+    result = np.zeros_like(kernel)
+    for a in range(size):
+        for b in range(size):
+            for c in range(size):
+                for d in range(size):
+                    result[a, b] += autocorrelation[centre + a - c, centre + b - d] * kernel[c, d]
+    return result
+
 
 # --- deconv and metrics twins (kernels_fast/deconv.py, kernels_fast/metrics.py) ----------
 # Vectorised NumPy, computed in the dtype of the input (float32 stays float32), so the

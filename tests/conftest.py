@@ -1,0 +1,45 @@
+"""Shared fixtures: the bundled sharp sample and a few synthetic kernels."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from goodregions.kernels_fast import convolve
+
+SAMPLES = Path(__file__).resolve().parent.parent / "runtime" / "samples"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def line_kernel(size, points):
+    """A thin kernel through ``points`` (row, column offsets from the centre), sum 1."""
+    kernel = np.zeros((size, size))
+    centre = size // 2
+    for (r0, c0), (r1, c1) in zip(points[:-1], points[1:]):
+        # Samples in proportion to the segment length: uniform speed along the path.
+        for t in np.linspace(0.0, 1.0, 4 * int(np.hypot(r1 - r0, c1 - c0)) + 1):
+            kernel[int(round(centre + r0 + t * (r1 - r0))), int(round(centre + c0 + t * (c1 - c0)))] += 1.0
+    return kernel / kernel.sum()
+
+
+@pytest.fixture(scope="session")
+def sharp_sample():
+    """The textured lower right of the bundled gray sharp sample (hull, rigging and
+    ground; the sky at the top left is nearly flat), float64 in [0, 1]."""
+    image = cv2.imread(str(SAMPLES / "synthetic_sharp.png"), cv2.IMREAD_GRAYSCALE)
+    return image[100:, 60:].astype(np.float64) / 255.0
+
+
+@pytest.fixture(scope="session")
+def hook_kernel():
+    """An asymmetric 'J' motion kernel (13×13): a vertical stroke with a hook at its end."""
+    return line_kernel(13, [(-5, 0), (3, 0), (4, -2), (3, -4)])
+
+
+def blur(sharp, kernel, *, size, noise, seed):
+    """Blur a size×size crop of ``sharp`` using real surrounding content, plus noise."""
+    radius = kernel.shape[0] // 2
+    region = sharp[: size + 2 * radius, : size + 2 * radius]
+    rng = np.random.default_rng(seed)
+    return convolve(region, kernel, mode="valid") + rng.normal(0.0, noise, (size, size)), sharp[radius : radius + size, radius : radius + size]
