@@ -31,6 +31,10 @@ __all__ = ["EstimatorConfig", "EstimationDiagnostics", "estimate_kernel", "PRIOR
 
 PRIORS = ("dark", "l0")
 
+# The kernel "touches its border" when its outermost ring holds an entry of at least
+# this fraction of its peak: a stray speck there is noise, a strong one is a cut-off path.
+_BORDER_PEAK_RATIO = 0.25
+
 
 @dataclasses.dataclass(frozen=True)
 class EstimatorConfig:
@@ -85,8 +89,8 @@ class EstimationDiagnostics:
     kernel_sizes, image_shapes : per pyramid level, coarse to fine.
     level_seconds : wall time per level.
     iterations : alternations run per level.
-    touches_border : True when the final kernel has mass on its outermost ring, a sign
-        that ``kernel_size`` is too small for the blur.
+    touches_border : True when the final kernel's outermost ring holds an entry of at
+        least a quarter of its peak, a sign that ``kernel_size`` is too small for the blur.
     """
 
     kernel_sizes: tuple
@@ -254,6 +258,6 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None, return_d
         image_shapes=tuple(shapes),
         level_seconds=tuple(seconds),
         iterations=tuple(iterations),
-        touches_border=bool(np.any(kernel[ring] > 0.0)),
+        touches_border=bool(kernel[ring].max() >= _BORDER_PEAK_RATIO * kernel.max()),
     )
     return kernel, diagnostics

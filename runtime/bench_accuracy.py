@@ -41,7 +41,8 @@ def load_levin_kernels(data_root):
 
 
 def make_case(image_path, kernel, seed):
-    """Return (sharp 255×255 crop, blurred crop) for one image and kernel."""
+    """Return (sharp crop, blurred crop) for one image and kernel; the crop is 255×255, or
+    the whole side where the image is smaller (Set14's "comic" is 250 pixels wide)."""
     image = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ValueError(f"could not read development image {str(image_path)!r}")
@@ -49,16 +50,17 @@ def make_case(image_path, kernel, seed):
 
     gray = image.astype(np.float64) / 255.0
     radius = kernel.shape[0] // 2
-    top, left = (gray.shape[0] - CROP) // 2, (gray.shape[1] - CROP) // 2
+    crop_h, crop_w = min(CROP, gray.shape[0]), min(CROP, gray.shape[1])
+    top, left = (gray.shape[0] - crop_h) // 2, (gray.shape[1] - crop_w) // 2
     # Take real surrounding content for the blur where the image has it, mirror the rest.
     y0, x0 = max(top - radius, 0), max(left - radius, 0)
-    y1, x1 = min(top + CROP + radius, gray.shape[0]), min(left + CROP + radius, gray.shape[1])
+    y1, x1 = min(top + crop_h + radius, gray.shape[0]), min(left + crop_w + radius, gray.shape[1])
     region = cv2.copyMakeBorder(
         gray[y0:y1, x0:x1],
-        radius - (top - y0), radius - (y1 - top - CROP), radius - (left - x0), radius - (x1 - left - CROP),
+        radius - (top - y0), radius - (y1 - top - crop_h), radius - (left - x0), radius - (x1 - left - crop_w),
         cv2.BORDER_REFLECT,
     )
-    sharp = gray[top : top + CROP, left : left + CROP]
+    sharp = gray[top : top + crop_h, left : left + crop_w]
     rng = np.random.default_rng(seed)
     blurred = convolve(region, kernel, mode="valid") + rng.normal(0.0, NOISE_SIGMA, sharp.shape)
     return sharp, blurred
