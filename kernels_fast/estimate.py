@@ -118,17 +118,18 @@ def _pyramid(image_shape, kernel_size, config):
     return list(zip(scales, sizes))[::-1]
 
 
-def _resize_kernel(kernel, size):
-    """Upsample a kernel to the next level by the pyramid ratio and fit it to ``size``."""
-    scaled = max(3, int(round(kernel.shape[0] * size / max(kernel.shape[0], 1))))
-    resized = cv2.resize(kernel, (scaled, scaled), interpolation=cv2.INTER_LINEAR)
-    fitted = np.zeros((size, size))
-    # Centre-aligned paste (or crop) of the resized kernel into the new support.
-    offset = (size - scaled) // 2
-    src0, dst0 = max(-offset, 0), max(offset, 0)
-    span = min(scaled - src0, size - dst0)
-    fitted[dst0 : dst0 + span, dst0 : dst0 + span] = resized[src0 : src0 + span, src0 : src0 + span]
-    return _project_kernel(np.ascontiguousarray(fitted), 0.0, 0.0)
+def _resize_kernel(kernel, size, factor):
+    """Magnify a kernel by ``factor`` (the image scale change between levels) about its
+    centre, into a (size, size) support.
+
+    The factor must be the exact image ratio, not the ratio of the (rounded, odd) kernel
+    sizes, or each level would start from a kernel of the wrong extent.
+    """
+    centre_in = (kernel.shape[0] - 1) / 2.0
+    centre_out = (size - 1) / 2.0
+    transform = np.array([[factor, 0.0, centre_out - factor * centre_in], [0.0, factor, centre_out - factor * centre_in]])
+    resized = cv2.warpAffine(kernel, transform, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return _project_kernel(np.ascontiguousarray(resized), 0.0, 0.0)
 
 
 def _initial_kernel(size):
@@ -233,6 +234,7 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None, return_d
     levels = _pyramid(image.shape, kernel_size, config)
     lambdas = (config.lambda_grad, config.lambda_dark)
     kernel = None
+    previous_scale = None
     sizes, shapes, seconds, iterations = [], [], [], []
     for scale, size in levels:
         start = time.perf_counter()
@@ -241,7 +243,8 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None, return_d
             level_image = cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
         else:
             level_image = image
-        kernel = _initial_kernel(size) if kernel is None else _resize_kernel(kernel, size)
+        kernel = _initial_kernel(size) if kernel is None else _resize_kernel(kernel, size, scale / previous_scale)
+        previous_scale = scale
         patch = max(3, _odd_ceil(config.dark_patch * scale))
         kernel, lambdas = _estimate_level(level_image, kernel, lambdas, config, use_dark, patch)
         sizes.append(size)

@@ -152,15 +152,11 @@ def project_kernel(kernel, threshold_ratio, min_component_mass):
     return centred / centred.sum()
 
 
-def resize_kernel(kernel, size):
-    scaled = max(3, int(round(kernel.shape[0] * size / kernel.shape[0])))
-    resized = cv2.resize(kernel, (scaled, scaled), interpolation=cv2.INTER_LINEAR)
-    fitted = np.zeros((size, size))
-    offset = (size - scaled) // 2
-    src0, dst0 = max(-offset, 0), max(offset, 0)
-    span = min(scaled - src0, size - dst0)
-    fitted[dst0 : dst0 + span, dst0 : dst0 + span] = resized[src0 : src0 + span, src0 : src0 + span]
-    return project_kernel(fitted, 0.0, 0.0)
+def resize_kernel(kernel, size, factor):
+    centre_in, centre_out = (kernel.shape[0] - 1) / 2.0, (size - 1) / 2.0
+    transform = np.array([[factor, 0.0, centre_out - factor * centre_in], [0.0, factor, centre_out - factor * centre_in]])
+    resized = cv2.warpAffine(kernel, transform, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return project_kernel(resized, 0.0, 0.0)
 
 
 def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
@@ -169,13 +165,15 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
     use_dark = prior == "dark"
     lambda_grad, lambda_dark = config.lambda_grad, config.lambda_dark
     kernel = None
+    previous_scale = None
     for scale, size in _pyramid(blurred.shape, kernel_size, config):
         if scale < 1.0:
             shape = (max(int(round(blurred.shape[0] * scale)), 2 * size), max(int(round(blurred.shape[1] * scale)), 2 * size))
             image = cv2.resize(blurred, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
         else:
             image = blurred
-        kernel = _initial_kernel(size) if kernel is None else resize_kernel(kernel, size)
+        kernel = _initial_kernel(size) if kernel is None else resize_kernel(kernel, size, scale / previous_scale)
+        previous_scale = scale
         patch = max(3, _odd_ceil(config.dark_patch * scale))
         height, width = image.shape
         fft_shape = fast_shape((height + size - 1, width + size - 1))

@@ -153,4 +153,15 @@ def best_shift_ssd(reference, image, border, max_shift):
     return min(scores)
 
 
+def interpolated_ssd(reference, image, border, dy, dx):
+    """Twin of ``metrics._interpolated_ssd`` with scipy's bilinear map_coordinates."""
+    import scipy.ndimage
+
+    height, width = reference.shape
+    rows, cols = np.mgrid[border : height - border, border : width - border].astype(float)
+    coordinates = [np.clip(rows + dy, 0, height - 1), np.clip(cols + dx, 0, width - 1)]
+    values = scipy.ndimage.map_coordinates(image, coordinates, order=1, mode="nearest")
+    return np.sum((reference[border : height - border, border : width - border] - values) ** 2)
+
+
 # --- end of deconv and metrics twins -------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import scipy.ndimage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,8 +75,26 @@ def test_best_shift_ssd_core_matches_twin(height, width, max_shift, dtype, seed)
     reference = rng.random((height, width)).astype(dtype)
     # A shifted, noisy copy so the optimum is not always at zero shift.
     image = np.roll(reference, rng.integers(-2, 3, 2), axis=(0, 1)) + rng.normal(0, 0.05, (height, width)).astype(dtype)
-    result = metrics._best_shift_ssd(reference.astype(np.float64), image.astype(np.float64), 3, max_shift)
+    result, _, _ = metrics._best_shift_ssd(reference.astype(np.float64), image.astype(np.float64), 3, max_shift)
     assert result == pytest.approx(naive.best_shift_ssd(reference, image, 3, max_shift), rel=10 * TOLERANCE[dtype])
+
+
+@settings(max_examples=20, deadline=None)
+@given(dy=st.floats(-1.5, 1.5), dx=st.floats(-1.5, 1.5), seed=st.integers(0, 2**16))
+def test_interpolated_ssd_matches_scipy_bilinear_shift(dy, dx, seed):
+    rng = np.random.default_rng(seed)
+    reference, image = rng.random((2, 20, 22))
+    result = metrics._interpolated_ssd(reference, image, 3, dy, dx)
+    assert result == pytest.approx(naive.interpolated_ssd(reference, image, 3, dy, dx), rel=1e-9)
+
+
+def test_quarter_pixel_alignment_undoes_a_half_pixel_shift():
+    rng = np.random.default_rng(7)
+    reference = scipy.ndimage.gaussian_filter(rng.random((40, 40)), 2.0)
+    shifted = scipy.ndimage.shift(reference, (0.5, -0.5), order=1, mode="nearest")
+    integer = metrics._aligned_ssd(reference, shifted, 4, 2, 1.0)
+    quarter = metrics._aligned_ssd(reference, shifted, 4, 2, 0.25)
+    assert quarter < 0.05 * integer
 
 
 # --- kernel similarity ---------------------------------------------------------------------
