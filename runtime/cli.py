@@ -84,6 +84,24 @@ def _run_bench_accuracy(args):
     return 0
 
 
+def _run_label(args):
+    from goodregions.export.labelling import LabelSettings, label_windows, parse_kernel_sizes, summary
+
+    sizes = {} if args.kernel_sizes is None else {"kernel_sizes": parse_kernel_sizes(args.kernel_sizes)}
+    report = label_windows(
+        args.out, subset=args.subset, settings=LabelSettings(**sizes), seed=args.seed,
+        samples_per_image=args.samples_per_image, limit_images=args.limit_images, data_root=args.data,
+        workers=args.workers, overwrite=args.overwrite,
+    )
+    stats = summary(args.out)
+    print(
+        f"labelled {report['computed']} samples ({report['skipped']} already done), {report['windows']} windows in "
+        f"{report['seconds']:.0f} s; {args.out}/ now holds {stats['samples']} samples, {stats['windows']} windows, "
+        f"{stats['positive_ratio']:.1%} good"
+    )
+    return 0
+
+
 def _build_parser():
     parser = argparse.ArgumentParser(prog="goodregions", description="Fast blind deblurring from well-chosen regions.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -115,6 +133,18 @@ def _build_parser():
     accuracy.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     accuracy.add_argument("--limit", type=int, default=None, help="use only the first N images (quick check)")
     accuracy.set_defaults(handler=_run_bench_accuracy)
+
+    label = commands.add_parser("label", help="label every window of synthetic training samples as good or not")
+    label.add_argument("--out", required=True, metavar="DIR", help="folder of the shards and manifest.json")
+    label.add_argument("--subset", choices=("train", "validation"), default="train", help="split subset (default: train)")
+    label.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    label.add_argument("--samples-per-image", type=int, default=1, metavar="N", help="blur draws per image (default 1)")
+    label.add_argument("--limit-images", type=int, default=None, metavar="N", help="use only the first N images")
+    label.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
+    label.add_argument("--kernel-sizes", metavar="SIZES", help="odd true-kernel sizes: 11-55 (default) or 11,15,21")
+    label.add_argument("--data", metavar="DIR", help="the shared data folder (default: $GOODREGIONS_DATA or ../shared/data)")
+    label.add_argument("--overwrite", action="store_true", help="delete the folder's shards and manifest first")
+    label.set_defaults(handler=_run_label)
     return parser
 
 
