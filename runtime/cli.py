@@ -102,6 +102,48 @@ def _run_label(args):
     return 0
 
 
+def _require_train_extra():
+    try:
+        import torch  # noqa: F401
+    except ImportError as error:
+        raise ImportError("training and ONNX export need torch: pip install 'goodregions[train]'") from error
+
+
+def _run_train(args):
+    _require_train_extra()
+    from goodregions.export.train import TrainConfig, train
+
+    config = TrainConfig(
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, seed=args.seed, augment=args.augment, val_fraction=args.val_fraction,
+        max_windows_per_epoch=args.max_windows, device=args.device, width=args.width,
+    )
+    out = args.out or f"out/train-{args.model}"
+    result = train(args.shards, out=out, config=config, validation_shards=args.validation_shards, overwrite=args.overwrite)
+    best = result["best_metrics"] or {}
+    print(
+        f"trained {args.model} for {args.epochs} epochs: best validation AUC {best.get('val_auc', float('nan')):.3f} "
+        f"(epoch {best.get('epoch')}); top-1 window similarity {best.get('val_top1_similarity', float('nan')):.3f} "
+        f"vs median {best.get('val_median_similarity', float('nan')):.3f} and best {best.get('val_best_similarity', float('nan')):.3f}; "
+        f"checkpoints and train.log in {result['run_dir']}/"
+    )
+    return 0
+
+
+def _run_export_onnx(args):
+    _require_train_extra()
+    from goodregions.export.onnx_export import ParityError, export_onnx
+
+    try:
+        report = export_onnx(args.checkpoint, args.output, overwrite=args.overwrite)
+    except ParityError as error:
+        print(f"goodregions export-onnx: parity check failed, nothing written: {error}", file=sys.stderr)
+        return 1
+    worst = max(entry["max_abs_diff"] for entry in report["parity"].values())
+    print(f"wrote {report['path']} ({report['bytes'] / 1e6:.2f} MB) and {report['sha256_path']}; torch vs onnxruntime max |diff| {worst:.2e}")
+    return 0
+
+
 def _build_parser():
     parser = argparse.ArgumentParser(prog="goodregions", description="Fast blind deblurring from well-chosen regions.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -145,6 +187,32 @@ def _build_parser():
     label.add_argument("--data", metavar="DIR", help="the shared data folder (default: $GOODREGIONS_DATA or ../shared/data)")
     label.add_argument("--overwrite", action="store_true", help="delete the folder's shards and manifest first")
     label.set_defaults(handler=_run_label)
+
+    train = commands.add_parser("train", help="train a window scorer on label shards")
+    train.add_argument("shards", nargs="+", metavar="SHARDS", help="label folder(s) of `goodregions label`; their train shards train")
+    train.add_argument("--validation-shards", nargs="+", metavar="DIR", help="folder(s) with the validation shards (default: SHARDS; "
+                       "without validation shards a share of the training images is held out)")
+    train.add_argument("--model", choices=("edge", "resnet34s"), default="edge", help="architecture (default: edge)")
+    train.add_argument("-o", "--out", metavar="DIR", help="run folder (default: out/train-MODEL)")
+    train.add_argument("--epochs", type=int, default=20, help="default 20")
+    train.add_argument("--batch-size", type=int, default=32, help="default 32")
+    train.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate (default 1e-3)")
+    train.add_argument("--momentum", type=float, default=0.9, help="default 0.9")
+    train.add_argument("--weight-decay", type=float, default=0.0, help="default 0")
+    train.add_argument("--seed", type=int, default=0, help="default 0")
+    train.add_argument("--augment", choices=("dihedral", "none"), default="dihedral", help="flips and quarter turns (default) or none")
+    train.add_argument("--val-fraction", type=float, default=0.2, help="share of images held out without validation shards (default 0.2)")
+    train.add_argument("--max-windows", type=int, metavar="N", help="windows drawn per epoch (default: all)")
+    train.add_argument("--width", type=int, help="base channel width (default: the model's)")
+    train.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    train.add_argument("--overwrite", action="store_true", help="replace a previous run in the folder")
+    train.set_defaults(handler=_run_train)
+
+    export_onnx = commands.add_parser("export-onnx", help="export a trained checkpoint to ONNX (checked against torch)")
+    export_onnx.add_argument("checkpoint", metavar="CHECKPOINT", help="best.pt or last.pt of `goodregions train`")
+    export_onnx.add_argument("-o", "--output", required=True, metavar="ONNX", help="for example models/edge.onnx (also writes ONNX.sha256)")
+    export_onnx.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    export_onnx.set_defaults(handler=_run_export_onnx)
     return parser
 
 
