@@ -30,9 +30,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import cv2
@@ -232,8 +234,24 @@ def _label_sample(task):
 def _init_worker():
     from goodregions.kernels_fast import warmup
 
+    # Ctrl-C reaches every process of the terminal's group. The executor would catch a worker's
+    # KeyboardInterrupt and go on with the queued samples, so a worker dies at once instead; its
+    # shard is never partial under a final name (os.replace), at worst a hidden .tmp file is left.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
     warmup()  # loads the on-disk compilation cache once per worker
+
+
+def _stop_workers(pool):
+    """Cancel the queued samples and end the workers now, not after their current sample."""
+    terminate = getattr(pool, "terminate_workers", None)  # public from Python 3.14
+    if terminate is not None:
+        terminate()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
 
 
 def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per_image=1, limit_images=None,
@@ -361,8 +379,13 @@ def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per
         run["status"] = "complete"
     except BaseException as error:
         run["status"] = "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {type(error).__name__}"
-        if pool is not None:  # running workers finish or die with Ctrl-C; their writes are atomic
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            _stop_workers(pool)
+        if isinstance(error, BrokenProcessPool):
+            raise RuntimeError(
+                "a labelling worker died (killed, out of memory, or Ctrl-C); the finished shards are kept: "
+                "run the same command again to resume"
+            ) from error
         raise
     finally:
         bar.close()
