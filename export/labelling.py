@@ -295,6 +295,15 @@ def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per
         The folder holds shards made with other settings or from other images.
     FileNotFoundError, TypeError, ValueError
         Missing data, bad arguments.
+    RuntimeError
+        A worker process died; the finished shards are kept.
+
+    Notes
+    -----
+    The expected time printed first is (expected windows) x (seconds per window of a
+    single-process probe) / workers: it assumes idle cores. On Ctrl-C the workers stop at
+    once, the run is recorded as ``"interrupted"`` in the manifest and the same call
+    resumes it.
     """
     settings = LabelSettings() if settings is None else settings
     if not isinstance(settings, LabelSettings):
