@@ -142,7 +142,12 @@ def _apply_normal_operator(autocorrelation_spectrum, kernel, fft_size):
 
 @njit
 def _solve_kernel_cg(autocorrelation, crosscorrelation, weight, iterations, initial):
-    """Conjugate gradients on (A + weight I) k = c, started from ``initial``."""
+    """Conjugate gradients on (A + diag(weight)) k = c, started from ``initial``.
+
+    ``weight`` is a (kernel_size, kernel_size) array: a constant one is Tikhonov
+    regularisation; the re-weighted one of :func:`_sparsity_weights` makes the solve one
+    step of iteratively re-weighted least squares for a sparse kernel.
+    """
     kernel_size = initial.shape[0]
     fft_size = 3 * kernel_size
     padded_r = np.zeros((fft_size, fft_size))
@@ -168,6 +173,27 @@ def _solve_kernel_cg(autocorrelation, crosscorrelation, weight, iterations, init
         direction = residual + (new_norm / residual_norm) * direction
         residual_norm = new_norm
     return kernel
+
+
+@njit
+def _sparsity_weights(kernel, base_weight, exponent):
+    """IRLS weights for the penalty base_weight * sum (|k| / max|k|)^exponent.
+
+    The quadratic surrogate of |k|^p at the current kernel has weight proportional to
+    |k|^(p - 2); entries are floored at 1% of the peak so the weights stay bounded.
+    Normalising by the peak makes the weight at the peak equal ``base_weight``.
+    """
+    peak = np.abs(kernel).max()
+    weights = np.empty(kernel.shape)
+    if peak <= 0.0:
+        weights[:] = base_weight
+        return weights
+    floor = 0.01 * peak
+    for i in range(kernel.shape[0]):
+        for j in range(kernel.shape[1]):
+            magnitude = max(abs(kernel[i, j]), floor) / peak
+            weights[i, j] = base_weight * magnitude ** (exponent - 2.0)
+    return weights
 
 
 @njit

@@ -13,7 +13,7 @@ import scipy.fft
 import scipy.ndimage
 import scipy.signal
 
-from .estimate import EstimatorConfig, _initial_kernel, _odd_ceil, _pyramid
+from .estimate import _USEFULNESS_WINDOW, EstimatorConfig, _initial_kernel, _odd_ceil, _pyramid
 from .fft import fast_shape
 
 
@@ -104,7 +104,21 @@ def correlations(px, py, bx, by, kernel_size, fft_shape):
     return auto[np.ix_(lags % fft_shape[0], lags % fft_shape[1])], cross[np.ix_(shifts % fft_shape[0], shifts % fft_shape[1])]
 
 
+def sparsity_weights(kernel, base_weight, exponent):
+    peak = np.abs(kernel).max()
+    if peak <= 0:
+        return np.full(kernel.shape, base_weight)
+    return base_weight * (np.maximum(np.abs(kernel), 0.01 * peak) / peak) ** (exponent - 2.0)
+
+
+def usefulness_map(gx, gy, window):
+    """Xu & Jia's r-map with SciPy box sums (reflect boundary)."""
+    box = lambda image: scipy.ndimage.uniform_filter(image, window, mode="reflect") * window * window  # noqa: E731
+    return np.hypot(box(gx), box(gy)) / (box(np.hypot(gx, gy)) + 0.5)
+
+
 def solve_kernel_cg(autocorrelation, crosscorrelation, weight, iterations, initial):
+    """``weight``: a scalar or a (kernel_size, kernel_size) array of diagonal weights."""
     kernel_size = initial.shape[0]
 
     def operator(k):
@@ -180,6 +194,10 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
         corr_shape = fast_shape((height + 2 * size, width + 2 * size))
         padded = pad_periodic(image, fft_shape)
         bx, by = _gradients(image)
+        useful = None
+        if config.useful_edge_fraction < 1.0:
+            usefulness = usefulness_map(bx, by, _USEFULNESS_WINDOW)
+            useful = usefulness >= np.quantile(usefulness, 1.0 - config.useful_edge_fraction)
         threshold = -1.0
         for _ in range(config.iterations_per_level):
             latent = restore_l0(
@@ -188,6 +206,8 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
             )
             latent = np.clip(latent[:height, :width], 0.0, 1.0)
             gx, gy = _gradients(latent)
+            if useful is not None:
+                gx, gy = np.where(useful, gx, 0.0), np.where(useful, gy, 0.0)
             if threshold < 0:
                 threshold = edge_threshold(gx, gy, int(config.edge_pixels_per_kernel_pixel * size))
             else:
@@ -196,6 +216,9 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
             auto, cross = correlations(np.where(keep, gx, 0.0), np.where(keep, gy, 0.0), bx, by, size, corr_shape)
             weight = config.kernel_weight * max(auto[size - 1, size - 1], 1e-12)
             kernel = solve_kernel_cg(auto, cross, weight, config.cg_iterations, kernel)
+            for _ in range(config.sparse_reweightings):
+                weights = sparsity_weights(kernel, weight, config.sparsity_exponent)
+                kernel = solve_kernel_cg(auto, cross, weights, config.cg_iterations, kernel)
             kernel = project_kernel(kernel, config.threshold_ratio, config.min_component_mass)
             lambda_grad = max(lambda_grad / config.lambda_decay, config.lambda_floor)
             lambda_dark = max(lambda_dark / config.lambda_decay, config.lambda_floor)

@@ -12,6 +12,8 @@ from goodregions.kernels_fast.reference import (  # noqa: F401  (re-exported twi
     project_kernel,
     restore_l0,
     solve_kernel_cg,
+    sparsity_weights,
+    usefulness_map,
 )
 
 
