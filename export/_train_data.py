@@ -138,8 +138,10 @@ class WindowDataset(torch.utils.data.Dataset):
         if self.augment:
             # One of the 8 symmetries of the square: k90 quarter turns, then maybe a transpose.
             code = int(torch.randint(8, (1,)).item())
+            if window.shape[0] != window.shape[1]:
+                code = 2 * (code % 2)  # non-square: identity or half turn keep the shape
             window = np.rot90(window, code % 4)
-            if code >= 4 and window.shape[0] == window.shape[1]:
+            if code >= 4:
                 window = window.T
         window = torch.from_numpy(np.ascontiguousarray(window))[None]  # (1, h, w)
         return window, torch.tensor(sample.labels[k])

@@ -128,3 +128,29 @@ def test_bad_settings_are_refused():
         TrainConfig(model="vgg")
     with pytest.raises(ValueError, match="augment"):
         TrainConfig(augment="rotate")
+
+
+def test_dataset_cuts_the_labelled_windows_and_augments_by_symmetries_only(tmp_path):
+    from goodregions.export._train_data import WindowDataset, load_samples
+    from goodregions.export.windows import cut_windows
+
+    samples, _ = load_samples([write_fake_shards(tmp_path / "labels", "train", 1)], "train")
+    sample = samples[0]
+    plain = WindowDataset(samples, augment=False)
+    expected = cut_windows(sample.blurred, sample.boxes)
+    for item in (0, 7, len(plain) - 1):
+        window, label = plain[item]
+        assert window.shape == (1, 228, 228) and window.dtype == torch.float32
+        np.testing.assert_array_equal(window[0].numpy(), expected[item])
+        assert label.item() == float(sample.labels[item])
+    torch.manual_seed(0)
+    augmented = WindowDataset(samples, augment=True)
+    symmetries = [np.rot90(expected[3], k) for k in range(4)]
+    symmetries += [s.T for s in symmetries]
+    seen = set()
+    for _ in range(40):
+        window, label = augmented[3]
+        matches = [i for i, s in enumerate(symmetries) if np.array_equal(window[0].numpy(), s)]
+        assert matches and label.item() == float(sample.labels[3])
+        seen.update(matches)
+    assert len(seen) >= 6  # the draws cover the group
