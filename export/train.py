@@ -28,7 +28,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -280,7 +280,3 @@ def _train(samples, val_samples, summaries, run_dir, config, logger, cores):
     (run_dir / "history.json").write_text(json.dumps({"config": asdict(config), "history": history}, indent=1), encoding="utf-8")
     return {"run_dir": run_dir, "best": run_dir / "best.pt", "last": run_dir / "last.pt", "best_metrics": best_metrics, "history": history}
 
-
-def replace_config(config, **changes):
-    """``dataclasses.replace`` that drops None values (for the command line)."""
-    return replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -154,3 +154,14 @@ def test_dataset_cuts_the_labelled_windows_and_augments_by_symmetries_only(tmp_p
         assert matches and label.item() == float(sample.labels[3])
         seen.update(matches)
     assert len(seen) >= 6  # the draws cover the group
+
+
+def test_train_command(tmp_path, capsys):
+    from goodregions.runtime.cli import main
+
+    shards = write_fake_shards(tmp_path / "labels", "train", 3)
+    argv = ["train", str(shards), "-o", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8", "--max-windows", "8", "--width", "8"]
+    assert main(argv) == 0
+    assert "best validation AUC" in capsys.readouterr().out and (tmp_path / "run" / "best.pt").is_file()
+    assert main(argv) == 2  # the run folder is taken
+    assert "--overwrite" in capsys.readouterr().err
