@@ -1,0 +1,69 @@
+"""The ``goodregions estimate`` and ``demo`` commands, run through ``main(argv)``."""
+
+import json
+
+import numpy as np
+import pytest
+
+from goodregions.kernels_fast import kernel_similarity, warmup
+from goodregions.runtime.cli import main
+from goodregions.runtime.samples import sample_path
+
+BLURRED = str(sample_path("synthetic_blurred.png"))
+
+
+def test_warmup_compiles_everything_and_reports_time():
+    assert warmup() >= 0.0
+
+
+def test_estimate_prints_json_and_saves_a_npy_kernel(tmp_path, capsys):
+    out = tmp_path / "kernel.npy"
+    assert main(["estimate", BLURRED, "--kernel-size", "31", "--prior", "l0", "-o", str(out), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["kernel_size"] == 31 and record["prior"] == "l0" and record["output"] == str(out)
+    assert record["level_kernel_sizes"][-1] == 31
+    kernel = np.load(out)
+    assert kernel.shape == (31, 31) and kernel.sum() == pytest.approx(1.0)
+    true_kernel = np.load(str(sample_path("synthetic_kernel.npy")))
+    assert kernel_similarity(kernel, true_kernel) > 0.8
+
+
+def test_estimate_png_output_and_no_silent_overwrite(tmp_path, capsys):
+    out = tmp_path / "kernel.png"
+    assert main(["estimate", BLURRED, "--kernel-size", "21", "--prior", "l0", "-o", str(out)]) == 0
+    before = out.read_bytes()
+    assert main(["estimate", BLURRED, "--kernel-size", "21", "--prior", "l0", "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert main(["estimate", BLURRED, "--kernel-size", "21", "--prior", "l0", "-o", str(out), "--overwrite"]) == 0
+
+
+def test_estimate_reports_bad_inputs_in_one_line(tmp_path, capsys):
+    assert main(["estimate", str(tmp_path / "missing.png"), "--kernel-size", "31"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    assert main(["estimate", str(corrupt), "--kernel-size", "31"]) == 2
+    assert "could not decode" in capsys.readouterr().err
+    assert main(["estimate", BLURRED, "--kernel-size", "31", "-o", str(tmp_path / "k.txt")]) == 2
+    assert ".npy or .png" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["estimate", BLURRED, "--kernel-size", "30"])
+    assert stop.value.code == 2
+    assert "odd" in capsys.readouterr().err
+
+
+def test_estimate_warns_when_the_kernel_is_cut_off(capsys):
+    assert main(["estimate", BLURRED, "--kernel-size", "9", "--prior", "l0"]) == 0
+    assert "--kernel-size 19" in capsys.readouterr().err
+
+
+def test_demo_writes_pictures_and_a_good_summary(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--prior", "l0"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kernel_similarity"] > 0.8
+    assert summary["psnr_deblurred_db"] > summary["psnr_blurred_db"] + 3.0
+    for name in ("blurred.png", "deblurred.png", "kernel_estimated.png", "kernel_true.png"):
+        assert (out / name).stat().st_size > 0
+    assert main(["demo", "-o", str(out), "--prior", "l0"]) == 2  # refuses to overwrite
