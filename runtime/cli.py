@@ -213,6 +213,10 @@ def _build_parser():
     export_onnx.add_argument("-o", "--output", required=True, metavar="ONNX", help="for example models/edge.onnx (also writes ONNX.sha256)")
     export_onnx.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     export_onnx.set_defaults(handler=_run_export_onnx)
+
+    from .score_command import add_score_parser  # the handler lives in score_command.py
+
+    add_score_parser(commands)
     return parser
 
 
