@@ -32,17 +32,14 @@ geometry in ``metadata_props``) and refuses anything else with a :class:`ModelEr
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
-import os
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from goodregions.export.windows import cut_windows, window_boxes
 from goodregions.kernels_fast._validate import as_float_image, to_luminance
+
+from .model_file import BUNDLED_MODEL, MODEL_ENV, ModelError, int_entry, open_session
 
 __all__ = [
     "BUNDLED_MODEL",
@@ -56,19 +53,8 @@ __all__ = [
     "image_to_luminance",
 ]
 
-MODEL_ENV = "GOODREGIONS_MODEL"
-BUNDLED_MODEL = "goodregions-edge.onnx"
 SCORE_MODES = ("dense", "windows")
-_CPU, _CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
-_REQUIRED_METADATA = (
-    "model_name", "window_size", "window_stride", "input_name", "input_channels", "input_range",
-    "logit_map_stride", "logit_map_offset", "logit_map_receptive_field", "logit_map_cells_per_window", "logit_map_exact",
-)
 _INPUT_NAME, _OUTPUT_NAMES = "image", ("logit_map", "logits")
-
-
-class ModelError(Exception):
-    """The model file is missing, corrupt, modified, or does not follow the goodregions contract."""
 
 
 class InferenceError(Exception):
@@ -172,120 +158,6 @@ def image_to_luminance(image, *, name="image"):
     return np.ascontiguousarray(to_luminance(as_float_image(image, name=name, allow_color=True)), dtype=np.float32)
 
 
-def _import_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise ImportError(
-            'window scoring needs onnxruntime: pip install "goodregions[cpu]" (or "goodregions[gpu]" on a CUDA '
-            "machine; never both)"
-        ) from error
-    return onnxruntime
-
-
-def _resolve_model(model):
-    """Return ``(label, model bytes, checksum text or None)`` of the explicit, environment or bundled model."""
-    if model is not None:
-        path, origin = Path(model), "model"
-    elif os.environ.get(MODEL_ENV):
-        path, origin = Path(os.environ[MODEL_ENV]), f"${MODEL_ENV}"
-    else:
-        resource = importlib.resources.files("goodregions.models") / BUNDLED_MODEL
-        if not resource.is_file():
-            raise ModelError(
-                f"no model given and none is shipped yet (goodregions.models/{BUNDLED_MODEL} does not exist); pass one "
-                f"with --model PATH (WindowScorer(model=PATH)) or set {MODEL_ENV}=PATH to an .onnx file written by "
-                "`goodregions export-onnx`"
-            )
-        checksum = resource.parent / (BUNDLED_MODEL + ".sha256")
-        return f"bundled {BUNDLED_MODEL}", resource.read_bytes(), checksum.read_text("ascii") if checksum.is_file() else None
-    if not path.is_file():
-        raise ModelError(
-            f"{origin}: model file {str(path)!r} does not exist (or is not a file); pass an .onnx file written by "
-            f"`goodregions export-onnx` with --model PATH or {MODEL_ENV}=PATH"
-        )
-    checksum = path.with_name(path.name + ".sha256")
-    return str(path), path.read_bytes(), checksum.read_text("ascii", errors="replace") if checksum.is_file() else None
-
-
-def _verify_checksum(label, data, checksum_text):
-    name = Path(label).name
-    if checksum_text is None:
-        raise ModelError(
-            f"{label}: checksum file {name}.sha256 is missing next to the model; it is written by `goodregions "
-            f"export-onnx`, or create it in the model's folder with `sha256sum {name} > {name}.sha256` if you trust the file"
-        )
-    fields = checksum_text.split()
-    expected = fields[0].lower() if fields else ""
-    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
-        raise ModelError(f"{label}: {name}.sha256 does not hold a SHA-256 in sha256sum format ('<64 hex>  {name}'); recreate it with sha256sum")
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected:
-        raise ModelError(
-            f"{label}: SHA-256 {actual[:16]}... differs from {name}.sha256 ({expected[:16]}...): the model file is corrupt "
-            "or modified; copy or export it again"
-        )
-    return actual
-
-
-def _int_entry(metadata, key, label, *, minimum):
-    text = metadata[key]
-    try:
-        value = int(text)
-    except ValueError:
-        raise ModelError(f"{label}: metadata {key}={text!r} is not an integer; the model was not exported by goodregions") from None
-    if value < minimum:
-        raise ModelError(f"{label}: metadata {key}={value} must be >= {minimum}")
-    return value
-
-
-def _check_contract(session, label):
-    """Check the metadata and the input/output signature; return the metadata dict."""
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
-    missing = [key for key in _REQUIRED_METADATA if key not in metadata]
-    if missing:
-        raise ModelError(
-            f"{label}: not a goodregions window scorer: metadata_props lacks {', '.join(missing)}; use a model written by "
-            "`goodregions export-onnx`"
-        )
-    inputs, outputs = session.get_inputs(), [o.name for o in session.get_outputs()]
-    if metadata["input_name"] != _INPUT_NAME or len(inputs) != 1 or inputs[0].name != _INPUT_NAME:
-        raise ModelError(f"{label}: expected one input named {_INPUT_NAME!r}, got {[i.name for i in inputs]} (metadata says {metadata['input_name']!r})")
-    shape = inputs[0].shape
-    if inputs[0].type != "tensor(float)" or len(shape) != 4 or shape[1] != 1:
-        raise ModelError(f"{label}: input {_INPUT_NAME!r} must be float32 (N, 1, H, W) gray, got {inputs[0].type} of shape {shape}")
-    if metadata["input_channels"] != "1" or metadata["input_range"].replace(" ", "") != "[0,1]":
-        raise ModelError(
-            f"{label}: metadata says input_channels={metadata['input_channels']!r}, input_range={metadata['input_range']!r}; "
-            "this runtime feeds 1 gray channel in [0, 1]"
-        )
-    if any(name not in outputs for name in _OUTPUT_NAMES):
-        raise ModelError(f"{label}: expected outputs {list(_OUTPUT_NAMES)}, got {outputs}")
-    if metadata["logit_map_exact"] not in ("true", "false"):
-        raise ModelError(f"{label}: metadata logit_map_exact must be 'true' or 'false', got {metadata['logit_map_exact']!r}")
-    return metadata
-
-
-def _provider_list(providers, available):
-    """Translate ``providers`` into the list passed to onnxruntime; return ``(list, cuda_requested)``."""
-    if isinstance(providers, str):
-        choice = providers.lower()
-        if choice == "auto":
-            return ([_CUDA] if _CUDA in available else []) + [_CPU], _CUDA in available
-        if choice == "cpu":
-            return [_CPU], False
-        if choice == "cuda":
-            return ([_CUDA] if _CUDA in available else []) + [_CPU], True
-        raise ValueError(f"providers must be 'auto', 'cpu', 'cuda' or a list of onnxruntime provider names, got {providers!r}")
-    names = list(providers)
-    if not names or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"providers must be 'auto', 'cpu', 'cuda' or a non-empty list of provider names, got {providers!r}")
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise ValueError(f"providers {unknown} are not available in this onnxruntime (available: {available}); use 'auto'")
-    return names, _CUDA in names
-
-
 def _positive_option(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive int (pixels), got {value!r}; leave it None to use the model's")
@@ -337,45 +209,22 @@ class WindowScorer:
     """
 
     def __init__(self, model=None, *, providers="auto", window_size=None, stride=None, batch_size=64):
-        ort = _import_onnxruntime()
         self.batch_size = _positive_option(batch_size, "batch_size")
-        label, data, checksum_text = _resolve_model(model)
-        self.model_path, self.sha256 = label, _verify_checksum(label, data, checksum_text)
-        available = ort.get_available_providers()
-        requested, wants_cuda = _provider_list(providers, available)
-        ort.set_default_logger_severity(3)  # errors only: no C++ log spam on stderr
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            with warnings.catch_warnings():
-                # onnxruntime's own "provider not available" warning; ours below says what runs.
-                warnings.filterwarnings("ignore", message="Specified provider", category=UserWarning)
-                self._session = ort.InferenceSession(data, options, providers=requested)
-        except Exception as error:  # onnxruntime raises its own pybind classes (InvalidProtobuf, Fail, ...)
-            raise ModelError(
-                f"{label}: onnxruntime cannot load the file ({type(error).__name__}: {str(error).strip()[:300]}); it is not "
-                "an ONNX model, is truncated, or needs a newer onnxruntime; export it again with `goodregions export-onnx`"
-            ) from error
+        self._session, label, self.sha256, self.metadata = open_session(model, providers)
+        self.model_path = label
         self.providers = tuple(self._session.get_providers())  # the truth: get_available_providers() may list CUDA without a GPU
         self.provider = self.providers[0]
-        if wants_cuda and self.provider != _CUDA:
-            warnings.warn(
-                f"CUDA was requested but onnxruntime runs {label} on {self.provider} (available: {available}); install "
-                '"goodregions[gpu]" with CUDA 13 and cuDNN 9, or pass providers="cpu" to silence this',
-                RuntimeWarning, stacklevel=2,
-            )
-        self.metadata = _check_contract(self._session, label)
-        self.window_size = _int_entry(self.metadata, "window_size", label, minimum=1) if window_size is None else _positive_option(window_size, "window_size")
-        self.stride = _int_entry(self.metadata, "window_stride", label, minimum=1) if stride is None else _positive_option(stride, "stride")
+        self.window_size = int_entry(self.metadata, "window_size", label, minimum=1) if window_size is None else _positive_option(window_size, "window_size")
+        self.stride = int_entry(self.metadata, "window_stride", label, minimum=1) if stride is None else _positive_option(stride, "stride")
         self.geometry = self._probe_geometry(label)
 
     def _probe_geometry(self, label):
         """Read the map geometry and measure a window's own map size by running one zero window."""
         meta = self.metadata
-        map_stride = _int_entry(meta, "logit_map_stride", label, minimum=1)
-        offset = _int_entry(meta, "logit_map_offset", label, minimum=-(10**6))
-        field = _int_entry(meta, "logit_map_receptive_field", label, minimum=1)
-        meta_cells = _int_entry(meta, "logit_map_cells_per_window", label, minimum=1)
+        map_stride = int_entry(meta, "logit_map_stride", label, minimum=1)
+        offset = int_entry(meta, "logit_map_offset", label, minimum=-(10**6))
+        field = int_entry(meta, "logit_map_receptive_field", label, minimum=1)
+        meta_cells = int_entry(meta, "logit_map_cells_per_window", label, minimum=1)
         window = np.zeros((1, 1, self.window_size, self.window_size), dtype=np.float32)
         try:
             logit_map, logits = self._session.run(list(_OUTPUT_NAMES), {_INPUT_NAME: window})

@@ -159,6 +159,12 @@ def test_bad_options():
         WindowScorer(TINY, window_size=2)  # smaller than the 3x3 convolution
 
 
+def test_missing_onnxruntime_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    with pytest.raises(ImportError, match=r"goodregions\[cpu\]"):
+        WindowScorer(TINY)
+
+
 def test_missing_model_file(tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
         WindowScorer(tmp_path / "absent.onnx")
