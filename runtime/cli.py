@@ -58,15 +58,23 @@ def _run_estimate(args):
 
 
 def _run_demo(args):
-    from .demo import run_demo
+    from .demo import run_demo, run_real_demo
 
-    summary = run_demo(args.out, prior=args.prior, overwrite=args.overwrite)
-    print(
-        f"kernel similarity to the true kernel: {summary['kernel_similarity']:.3f}; PSNR "
-        f"{summary['psnr_blurred_db']:.2f} dB blurred -> {summary['psnr_deblurred_db']:.2f} dB deblurred "
-        f"(estimate {summary['estimate_seconds']:.2f} s, deconvolution {summary['deconvolve_seconds']:.2f} s)"
-    )
-    print(f"pictures and summary.json written to {args.out}/")
+    if args.sample in ("synthetic", "all"):
+        summary = run_demo(args.out, prior=args.prior, overwrite=args.overwrite)
+        print(
+            f"kernel similarity to the true kernel: {summary['kernel_similarity']:.3f}; PSNR "
+            f"{summary['psnr_blurred_db']:.2f} dB blurred -> {summary['psnr_deblurred_db']:.2f} dB deblurred "
+            f"(estimate {summary['estimate_seconds']:.2f} s, deconvolution {summary['deconvolve_seconds']:.2f} s)"
+        )
+    if args.sample in ("real", "all"):
+        real = run_real_demo(args.out, prior=args.prior, model=args.model, overwrite=args.overwrite,
+                             note=lambda text: print(text, file=sys.stderr))
+        seconds = real["timings"]
+        print(f"real sample: {real['selector']} window {tuple(real['window'])}, {real['kernel_size']}x{real['kernel_size']} "
+              f"kernel (score {seconds['score']:.2f} s, estimate {seconds['estimate']:.2f} s, deconvolution "
+              f"{seconds['deconvolve']:.2f} s); real_deblurred.png, real_overlay.png, real_kernel.png")
+    print(f"pictures and summaries written to {args.out}/")
     return 0
 
 
@@ -161,6 +169,9 @@ def _build_parser():
     demo.add_argument("-o", "--out", default="goodregions-demo", help="output folder (default: goodregions-demo)")
     demo.add_argument("--prior", choices=("dark", "l0"), default="dark", help="image prior (default: dark)")
     demo.add_argument("--overwrite", action="store_true", help="replace existing files in the folder")
+    demo.add_argument("--sample", choices=("synthetic", "real", "all"), default="synthetic",
+                      help="synthetic blur with ground truth (default), the bundled real photo (full pipeline), or both")
+    demo.add_argument("--model", metavar="ONNX", help="window scorer for the real sample (default $GOODREGIONS_MODEL, bundled, else xu)")
     demo.set_defaults(handler=_run_demo)
 
     bench = commands.add_parser("bench", help="speed and accuracy benchmarks")
@@ -175,6 +186,9 @@ def _build_parser():
     accuracy.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     accuracy.add_argument("--limit", type=int, default=None, help="use only the first N images (quick check)")
     accuracy.set_defaults(handler=_run_bench_accuracy)
+    from .bench_runtime import add_bench_runtime_parser  # handler in bench_runtime.py
+
+    add_bench_runtime_parser(benches)
 
     label = commands.add_parser("label", help="label every window of synthetic training samples as good or not")
     label.add_argument("--out", required=True, metavar="DIR", help="folder of the shards and manifest.json")
@@ -217,6 +231,12 @@ def _build_parser():
     from .score_command import add_score_parser  # the handler lives in score_command.py
 
     add_score_parser(commands)
+
+    from .deblur_command import add_deblur_parser  # handlers in deblur_command.py and stream_command.py
+    from .stream_command import add_stream_parser
+
+    add_deblur_parser(commands)
+    add_stream_parser(commands)
     return parser
 
 

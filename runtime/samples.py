@@ -5,7 +5,7 @@ from importlib.resources import files
 
 __all__ = ["sample_path"]
 
-_SAMPLES = ("synthetic_blurred.png", "synthetic_sharp.png", "synthetic_kernel.npy")
+_SAMPLES = ("synthetic_blurred.png", "synthetic_sharp.png", "synthetic_kernel.npy", "real_blurred.jpg")
 
 
 def sample_path(name):

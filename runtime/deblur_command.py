@@ -1,0 +1,304 @@
+"""``goodregions deblur``: deblur image files, folders and globs, one output per image.
+
+Inputs are resolved and every output path is checked before any work starts, so an existing
+file (without ``--overwrite``) stops the command before it changes anything. An input that
+cannot be read (corrupt, not an image) is reported and skipped; the others are processed and
+the command exits with status 1 at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["IMAGE_SUFFIXES", "add_deblur_parser", "collect_inputs", "model_available", "render_overlay", "run_deblur"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def model_available(model=None):
+    """Return True when ``WindowScorer(model)`` would find a model file (explicit, environment or bundled).
+
+    Only existence is checked; loading may still fail (checksum, contract) with a ``ModelError``.
+    """
+    import importlib.resources
+
+    from .scorer import BUNDLED_MODEL, MODEL_ENV
+
+    if model is not None:
+        return Path(model).is_file()
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV]).is_file()
+    return (importlib.resources.files("goodregions.models") / BUNDLED_MODEL).is_file()
+
+
+def collect_inputs(items):
+    """Expand files, folders (their image files, sorted, not recursive) and glob patterns.
+
+    Parameters
+    ----------
+    items : list of str
+        What the user typed. A name that exists is taken as is (so a file with ``*`` in its
+        name works); otherwise a name with ``*``, ``?`` or ``[`` is a glob pattern.
+
+    Returns
+    -------
+    list of Path
+        Unique paths in the order given. Files named explicitly are kept whatever their
+        suffix (so a non-image file gives a clear read error); folders and globs contribute
+        only names ending in ``IMAGE_SUFFIXES``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A name that does not exist, or a folder or pattern that holds no image.
+    """
+    paths = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"folder {item!r} holds no image ({', '.join(IMAGE_SUFFIXES)}); pass image files or another folder")
+        elif path.exists():
+            found = [path]
+        elif any(c in item for c in "*?["):
+            found = sorted(Path(p) for p in glob.glob(item) if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"pattern {item!r} matches no image file; check the pattern (quote it to let goodregions expand it)")
+        else:
+            raise FileNotFoundError(f"input {item!r} does not exist; pass image files, folders or glob patterns")
+        paths.extend(found)
+    unique = {}
+    for path in paths:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def _plan_outputs(inputs, out, *, save_kernel, overlay):
+    """Map every input to its output paths: ``{"image": Path, "overlay": Path?, "kernel_png": ..., "kernel_npy": ...}``."""
+    out = Path(out)
+    single_file = len(inputs) == 1 and not out.is_dir() and out.suffix.lower() in IMAGE_SUFFIXES
+    if not single_file and out.exists() and not out.is_dir():
+        raise ValueError(f"-o {str(out)!r} is an existing file, but {len(inputs)} inputs need a folder; pass a folder name")
+    if not single_file and len(inputs) == 1 and out.suffix and not out.exists():
+        raise ValueError(f"-o {str(out)!r} ends in {out.suffix!r}, not an image suffix ({', '.join(IMAGE_SUFFIXES)}); "
+                         "name a .png/.jpg/.tif file, or a folder without a suffix")
+    plans, seen = [], {}
+    for path in inputs:
+        image = out if single_file else out / path.name
+        if image.resolve() == path.resolve():
+            raise ValueError(f"the output for {str(path)!r} would replace the input itself; choose another -o folder or name")
+        if image.resolve() in seen:
+            raise ValueError(f"inputs {str(seen[image.resolve()])!r} and {str(path)!r} would both write {str(image)!r}; "
+                             "deblur them into separate folders")
+        seen[image.resolve()] = path
+        plan = {"image": image}
+        if overlay:
+            plan["overlay"] = image.with_name(f"{image.stem}.overlay.png")
+        if save_kernel:
+            plan["kernel_png"] = image.with_name(f"{image.stem}.kernel.png")
+            plan["kernel_npy"] = image.with_name(f"{image.stem}.kernel.npy")
+        plans.append(plan)
+    return plans
+
+
+def _to_display(image):
+    """Any pipeline image -> uint8 RGB for drawing (uint16 / 257, floats clipped to [0, 1] for display only)."""
+    if image.dtype == np.uint16:
+        image = np.round(image / 257.0).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3])
+
+
+def render_overlay(image, window, kernel):
+    """Draw the chosen window on ``image`` and inset the kernel, scaled up, in a corner.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, 3|4)
+        The input image (uint8, uint16 or float in [0, 1]).
+    window : tuple of int
+        ``(x, y, w, h)``, outlined in yellow over black.
+    kernel : ndarray, shape (k, k)
+        Shown white on black, scaled so its peak is white, magnified with nearest-neighbour
+        sampling to about a fifth of the shorter image side, in the corner farthest from the
+        window's centre.
+
+    Returns
+    -------
+    ndarray of uint8, shape (H, W, 3), RGB
+    """
+    import cv2
+
+    picture = _to_display(image).copy()
+    height, width = picture.shape[:2]
+    x, y, w, h = (int(v) for v in window)
+    thickness = max(2, min(height, width) // 300)
+    cv2.rectangle(picture, (x, y), (x + w - 1, y + h - 1), (0, 0, 0), thickness + 2)
+    cv2.rectangle(picture, (x, y), (x + w - 1, y + h - 1), (255, 220, 0), thickness)
+    side = min(max(kernel.shape[0] * 2, min(height, width) // 5), min(height, width) - 4)
+    if side >= kernel.shape[0]:
+        levels = np.round(255.0 * kernel / max(float(kernel.max()), 1e-300)).astype(np.uint8)
+        inset = cv2.resize(levels, (side, side), interpolation=cv2.INTER_NEAREST)
+        inset = cv2.copyMakeBorder(inset, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=255)
+        size = inset.shape[0]
+        # Corner farthest from the window's centre, so the inset hides as little of it as possible.
+        top = 0 if y + h / 2 > height / 2 else height - size
+        left = 0 if x + w / 2 > width / 2 else width - size
+        picture[top:top + size, left:left + size] = inset[..., None]
+    return picture
+
+
+def _summary(scores):
+    if scores is None:
+        return None
+    values = np.asarray(scores.scores, dtype=np.float64).ravel()
+    return {"best": round(float(values.max()), 4), "median": round(float(np.median(values)), 4), "count": int(values.size)}
+
+
+def _make_deblurrer(args):
+    """Build the Deblurrer; the default ``cnn`` without any model falls back to ``xu`` with a note."""
+    from .pipeline import Deblurrer
+
+    selector = args.selector
+    if selector == "cnn" and args.model is None and not model_available():
+        print("goodregions deblur: note: no window-scorer model is available (no --model, no $GOODREGIONS_MODEL, none "
+              "bundled); using --selector xu instead of cnn", file=sys.stderr)
+        selector = "xu"
+    return Deblurrer(selector=selector, model=args.model, kernel_size=args.kernel_size, prior=args.prior,
+                     method=args.method, luma_only=args.luma_only, box=tuple(args.box) if args.box else None)
+
+
+def _process(deblurrer, path, plan, args):
+    """Deblur one file and write its outputs; return the JSON record."""
+    from .image_io import read_image, write_image, write_kernel
+
+    start = time.perf_counter()
+    image, alpha = read_image(path)
+    read_seconds = time.perf_counter() - start
+    result = deblurrer.deblur(image, alpha=alpha, warn=False)  # its warnings are printed per file below
+    start = time.perf_counter()
+    write_image(plan["image"], result.image, alpha=result.alpha, overwrite=args.overwrite)
+    if "overlay" in plan:
+        write_image(plan["overlay"], render_overlay(image, result.window, result.kernel), overwrite=args.overwrite)
+    if "kernel_png" in plan:
+        write_kernel(plan["kernel_png"], result.kernel, overwrite=args.overwrite)
+        write_kernel(plan["kernel_npy"], result.kernel, overwrite=args.overwrite)
+    timings = {"read": read_seconds, **result.timings, "write": time.perf_counter() - start}
+    timings["total"] = sum(timings.values())
+    return {
+        "input": str(path),
+        "output": str(plan["image"]),
+        "selector": result.selector,
+        "window": list(result.window),
+        "window_score": None if result.score is None else round(float(result.score), 4),
+        "scores": _summary(result.scores),
+        "provider": result.provider,
+        "kernel_size": result.kernel_size,
+        "touches_border": result.touches_border,
+        "timings": {name: round(seconds, 4) for name, seconds in timings.items()},
+        "warnings": list(result.warnings),
+        **{key: str(value) for key, value in plan.items() if key != "image"},
+    }
+
+
+def run_deblur(args):
+    """Handler of ``goodregions deblur``; returns 0, 1 when some input failed, 2 for usage errors."""
+    from tqdm import tqdm
+
+    from .image_io import check_writable
+    from .scorer import InferenceError, ModelError
+
+    inputs = collect_inputs(args.inputs)
+    plans = _plan_outputs(inputs, args.output, save_kernel=args.save_kernel, overlay=args.overlay)
+    for plan in plans:
+        for target in plan.values():
+            check_writable(target, overwrite=args.overwrite)
+    try:
+        deblurrer = _make_deblurrer(args)
+    except ModelError as error:
+        print(f"goodregions deblur: error: {error}", file=sys.stderr)
+        return 2
+    for plan in plans:
+        plan["image"].parent.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    progress = tqdm(list(zip(inputs, plans)), desc="deblur", unit="image", disable=None, file=sys.stderr)
+    for path, plan in progress:
+        try:
+            record = _process(deblurrer, path, plan, args)
+        except (FileNotFoundError, ValueError, TypeError, InferenceError, OSError) as error:
+            failures += 1
+            message = f"{type(error).__name__}: {error}"
+            if args.json:
+                print(json.dumps({"input": str(path), "error": message}), flush=True)
+            tqdm.write(f"goodregions deblur: error: {path}: {message}; skipped", file=sys.stderr)
+            continue
+        for text in record["warnings"]:
+            tqdm.write(f"goodregions deblur: warning: {path}: {text}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(record), flush=True)
+        else:
+            seconds = record["timings"]
+            tqdm.write(f"{path} -> {plan['image']}: {record['selector']} window {tuple(record['window'])}, "
+                       f"{record['kernel_size']}x{record['kernel_size']} kernel, {seconds['total']:.2f} s "
+                       f"(score {seconds['score']:.2f}, estimate {seconds['estimate']:.2f}, deconvolve {seconds['deconvolve']:.2f})")
+    progress.close()
+    if failures:
+        print(f"goodregions deblur: {failures} of {len(inputs)} inputs failed (see above); the others were written",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _odd_int(text):
+    value = int(text)
+    if value < 3 or value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"must be an odd integer >= 3, got {text}")
+    return value
+
+
+def add_deblur_parser(commands):
+    """Add the ``deblur`` subcommand to the ``commands`` subparsers of the ``goodregions`` parser."""
+    from goodregions.kernels_fast import DECONVOLUTION_METHODS, PRIORS
+
+    from .defaults import PRIOR
+    from .selectors import SELECTORS
+
+    deblur = commands.add_parser("deblur", help="remove the blur of images: kernel from a chosen window, deconvolve all")
+    deblur.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders of images, or glob patterns")
+    deblur.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output file (one input, with an image suffix) or folder (same file names)")
+    deblur.add_argument("--selector", choices=SELECTORS, default="cnn",
+                        help="window selector (default cnn; without any model: xu, with a note)")
+    deblur.add_argument("--box", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="window for --selector box")
+    deblur.add_argument("--kernel-size", type=_odd_int, metavar="N", help="odd kernel support (default: 31 from 512 px up, less below)")
+    deblur.add_argument("--prior", choices=PRIORS, default=PRIOR, help=f"estimation prior (default {PRIOR})")
+    deblur.add_argument("--method", choices=DECONVOLUTION_METHODS, default="hyper_laplacian", help="deconvolution (default hyper_laplacian)")
+    deblur.add_argument("--luma-only", action="store_true", help="deconvolve only the luminance of colour images (faster)")
+    deblur.add_argument("--save-kernel", action="store_true", help="also write NAME.kernel.png and NAME.kernel.npy next to each output")
+    deblur.add_argument("--overlay", action="store_true", help="also write NAME.overlay.png: the window on the input, kernel inset")
+    deblur.add_argument("--json", action="store_true", help="print one JSON object per image")
+    deblur.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    deblur.add_argument("--model", metavar="ONNX", help="window-scorer model (default $GOODREGIONS_MODEL or the bundled one)")
+    deblur.set_defaults(handler=_checked(run_deblur))
+    return deblur
+
+
+def _checked(handler):
+    """Refuse --box without --selector box (and the reverse) as a usage error before any work."""
+    def run(args):
+        if (args.selector == "box") != (args.box is not None):
+            raise ValueError("--box X Y W H goes with --selector box, and --selector box needs --box")
+        return handler(args)
+    return run

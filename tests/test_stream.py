@@ -1,0 +1,156 @@
+"""Streaming: re-estimation schedule, change triggers, drops, abrupt ends and a playable output."""
+
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from goodregions.runtime.cli import main
+from goodregions.runtime.pipeline import Deblurrer
+from goodregions.runtime.stream import SourceError, deblur_stream
+from goodregions.runtime.stream_command import write_stream
+
+FRAMES, HEIGHT, WIDTH = 40, 120, 160
+QUIET = {"change_threshold": None, "sharpness_change": None}  # only the periodic schedule
+
+
+def _scene(seed, low=0.0, high=1.0):
+    """A 400 x 400 colour canvas of 10-pixel blocks in [low, high], blurred by a 7-pixel horizontal motion."""
+    blocks = low + (high - low) * np.kron(np.random.default_rng(seed).random((40, 40, 3)), np.ones((10, 10, 1)))
+    kernel = np.full((1, 7), 1.0 / 7.0)
+    return np.round(cv2.filter2D(blocks, -1, kernel, borderType=cv2.BORDER_REFLECT) * 255).astype(np.uint8)
+
+
+def frames(count=FRAMES, *, cut_at=None):
+    """Panning crops (2 px and 1 px per frame); from ``cut_at`` on, crops of another scene."""
+    scenes = (_scene(0), _scene(1, 0.5, 0.9))
+    for i in range(count):
+        scene = scenes[1 if cut_at is not None and i >= cut_at else 0]
+        yield np.ascontiguousarray(scene[i:i + HEIGHT, 2 * i:2 * i + WIDTH])
+
+
+def write_video(path, fourcc="mp4v", count=FRAMES):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, (WIDTH, HEIGHT))
+    for frame in frames(count):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def count_frames(path):
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened(), f"{path} does not open"
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("stream") / "clip.mp4")
+
+
+@pytest.fixture(scope="module")
+def deblurrer():
+    return Deblurrer(selector="whole", kernel_size=13, prior="l0")
+
+
+def test_file_source_drops_nothing_and_reestimates_every_n_frames(video, deblurrer):
+    stream = deblur_stream(str(video), deblurrer=deblurrer, reestimate_every=10, luma_only=True, queue_size=2, **QUIET)
+    results = list(stream)
+    assert len(results) == FRAMES and stream.stats.frames == FRAMES and stream.stats.dropped == 0
+    assert stream.stats.requested_on == [0, 10, 20, 30]
+    assert [info.index for _, info in results if info.estimate_requested] == [0, 10, 20, 30]
+    assert 1 <= stream.stats.estimates_done <= 4
+    versions = [info.kernel_version for _, info in results]
+    assert versions[0] == 1 and versions == sorted(versions)
+    frame, info = results[0]
+    assert frame.shape == (HEIGHT, WIDTH, 3) and frame.dtype == np.uint8 and info.window == (0, 0, WIDTH, HEIGHT)
+    assert "ended after 40 frames" in stream.stats.end_reason
+
+
+def test_a_slow_consumer_of_a_file_waits_instead_of_dropping(deblurrer):
+    stream = deblur_stream(frames(), deblurrer=deblurrer, reestimate_every=100, queue_size=1, **QUIET)
+    count = 0
+    for _ in stream:
+        time.sleep(0.005)
+        count += 1
+    assert count == FRAMES and stream.stats.dropped == 0
+
+
+def test_a_live_source_drops_frames_under_load(deblurrer):
+    stream = deblur_stream(frames(), deblurrer=deblurrer, reestimate_every=100, queue_size=1, live=True, **QUIET)
+    infos = []
+    for _, info in stream:
+        time.sleep(0.02)
+        infos.append(info)
+    assert stream.stats.dropped > 0 and len(infos) + stream.stats.dropped == FRAMES
+    assert infos[-1].source_index > infos[-1].index  # output frame numbers skip the dropped ones
+
+
+def test_a_scene_cut_triggers_a_new_estimate(deblurrer):
+    stream = deblur_stream(frames(cut_at=25), deblurrer=deblurrer, reestimate_every=1000, change_threshold=0.2,
+                           sharpness_change=None)
+    list(stream)
+    assert stream.stats.requested_on == [0, 25]
+
+
+def test_full_colour_mode_and_rgb_order(deblurrer):
+    source = list(frames(6))
+    results = list(deblur_stream(source, deblurrer=deblurrer, luma_only=False, **QUIET))
+    assert len(results) == 6 and results[0][0].shape == (HEIGHT, WIDTH, 3)
+    gray = list(deblur_stream([f[..., 1].copy() for f in source], deblurrer=deblurrer, **QUIET))
+    assert gray[0][0].shape == (HEIGHT, WIDTH)
+
+
+def test_a_source_that_raises_ends_cleanly_and_the_output_plays(tmp_path, deblurrer):
+    def broken():
+        yield from frames(15)
+        raise OSError("camera unplugged")
+
+    output = tmp_path / "partial.mp4"
+    stream = deblur_stream(broken(), deblurrer=deblurrer, order="bgr", **QUIET)
+    with pytest.raises(SourceError, match="after 15 frames.*camera unplugged"):
+        write_stream(stream, output)
+    assert count_frames(output) == 15
+
+
+def test_the_command_writes_a_playable_video(video, tmp_path, capsys):
+    output = tmp_path / "out.mp4"
+    code = main(["stream", str(video), "-o", str(output), "--selector", "whole", "--kernel-size", "13", "--luma-only",
+                 "--reestimate-every", "10", "--json"])
+    assert code == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["frames"] == FRAMES and record["dropped"] == 0 and record["peak_rss_mb"] > 0 and record["fps"] > 0
+    assert count_frames(output) == FRAMES
+    assert main(["stream", str(video), "-o", str(output), "--selector", "whole"]) == 2  # no overwrite
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_a_truncated_file_ends_early_with_a_clear_reason(tmp_path, capsys):
+    whole = write_video(tmp_path / "clip.avi", fourcc="MJPG")
+    data = whole.read_bytes()
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(data[: len(data) // 2])
+    output = tmp_path / "out.mp4"
+    code = main(["stream", str(truncated), "-o", str(output), "--selector", "whole", "--kernel-size", "13", "--luma-only"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "truncated or damaged" in text
+    written = count_frames(output)
+    assert 0 < written < FRAMES
+
+
+def test_sources_that_cannot_be_opened(tmp_path, deblurrer):
+    with pytest.raises(FileNotFoundError, match="not a video file"):
+        deblur_stream(str(tmp_path / "missing.mp4"), deblurrer=deblurrer)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match="cannot be opened"):
+        deblur_stream(str(damaged), deblurrer=deblurrer)
+    with pytest.raises(TypeError, match="uint8"):
+        list(deblur_stream([np.zeros((20, 20), np.float32)], deblurrer=deblurrer))
