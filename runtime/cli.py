@@ -9,6 +9,9 @@ import json
 import sys
 import time
 
+from .model_file import ModelError
+from .scorer import InferenceError
+
 __all__ = ["main"]
 
 
@@ -246,7 +249,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError, ModelError, InferenceError) as error:
         print(f"goodregions {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
