@@ -141,6 +141,22 @@ def _run_train(args):
     return 0
 
 
+def _run_eval_scorer(args):
+    from goodregions.export.scorer_eval import evaluate_scorer
+
+    from .bench_report import environment, save_json
+
+    record = evaluate_scorer(args.model, args.labels, subset=args.subset, mode=args.mode)
+    print(
+        f"{record['samples']} {args.subset} samples, {record['windows']} windows: AUC {record['auc']:.3f}, "
+        f"accuracy {record['accuracy']:.3f}; kernel similarity of the top-1 window {record['top1']:.3f} "
+        f"vs median window {record['median']:.3f} vs best window {record['best']:.3f} (medians over samples)"
+    )
+    if args.json:
+        save_json(args.json, {**record, "environment": environment()})
+    return 0
+
+
 def _run_export_onnx(args):
     _require_train_extra()
     from goodregions.export.onnx_export import ParityError, export_onnx
@@ -230,6 +246,14 @@ def _build_parser():
     export_onnx.add_argument("-o", "--output", required=True, metavar="ONNX", help="for example models/edge.onnx (also writes ONNX.sha256)")
     export_onnx.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     export_onnx.set_defaults(handler=_run_export_onnx)
+
+    eval_scorer = commands.add_parser("eval-scorer", help="how well an ONNX scorer ranks labelled windows (AUC, top-1 vs median)")
+    eval_scorer.add_argument("model", metavar="MODEL", help="the .onnx file")
+    eval_scorer.add_argument("--labels", required=True, metavar="DIR", help="a goodregions label folder")
+    eval_scorer.add_argument("--subset", choices=("validation", "train"), default="validation", help="default: validation")
+    eval_scorer.add_argument("--mode", choices=("dense", "windows"), default="dense", help="scoring mode (default dense)")
+    eval_scorer.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    eval_scorer.set_defaults(handler=_run_eval_scorer)
 
     from .score_command import add_score_parser  # the handler lives in score_command.py
 

@@ -1,0 +1,92 @@
+"""Evaluate a shipped ONNX window scorer on labelled shards, through the runtime.
+
+The model is scored exactly as the runtime uses it (``WindowScorer``, dense mode, the
+window grid of the labels), so the numbers describe the shipped file, not a checkpoint.
+No torch is needed.
+"""
+
+import numpy as np
+
+from goodregions.runtime.defaults import GOOD_SIMILARITY
+
+from .label_store import load_shards
+
+__all__ = ["evaluate_scorer"]
+
+
+def _roc_auc(scores, labels):
+    """Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged."""
+    positives = labels.sum()
+    negatives = labels.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(scores.size)
+    sorted_scores = scores[order]
+    start = 0
+    while start < scores.size:
+        end = start
+        while end + 1 < scores.size and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start : end + 1]] = 0.5 * (start + end) + 1.0
+        start = end + 1
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
+
+
+def evaluate_scorer(model, label_dir, *, subset="validation", mode="dense"):
+    """Score every labelled window with an ONNX scorer and summarise how well it ranks them.
+
+    Parameters
+    ----------
+    model : path
+        The ``.onnx`` file (its ``.onnx.sha256`` must sit next to it).
+    label_dir : path
+        A ``goodregions label`` folder.
+    subset : {"validation", "train"}
+        Which shards to use; report models on ``validation`` only (never trained on).
+    mode : {"dense", "windows"}
+        The scorer's mode.
+
+    Returns
+    -------
+    dict
+        ``samples``, ``windows``, ``positive_fraction``, ``auc`` and ``accuracy`` (logit > 0)
+        over all windows, and per sample the similarity of the top-1 window against the
+        median window and the best window (``top1``, ``median``, ``best``: the median over
+        samples, plus ``*_mean``), and ``top1_good_fraction``.
+    """
+    from goodregions.runtime.scorer import WindowScorer
+
+    samples = load_shards(label_dir, subset=subset)  # raises FileNotFoundError when there are none
+    window = int(samples[0].boxes[0, 2])
+    scorer = WindowScorer(model, window_size=window, stride=20)
+    all_scores, all_labels, top1, median, best = [], [], [], [], []
+    for sample in samples:
+        score_map = scorer.score(sample.blurred, mode=mode)
+        lookup = {tuple(box): score for box, score in zip(map(tuple, score_map.boxes), score_map.scores.ravel())}
+        scores = np.array([lookup[tuple(box)] for box in sample.boxes], dtype=np.float64)  # (N,)
+        all_scores.append(scores)
+        all_labels.append(np.asarray(sample.labels, dtype=bool))
+        top1.append(sample.similarities[int(np.argmax(scores))])
+        median.append(np.median(sample.similarities))
+        best.append(sample.similarities.max())
+    scores, labels = np.concatenate(all_scores), np.concatenate(all_labels)
+    top1, median, best = np.array(top1), np.array(median), np.array(best)
+    return {
+        "model": str(model),
+        "subset": subset,
+        "mode": mode,
+        "provider": scorer.provider,
+        "samples": len(samples),
+        "windows": int(labels.size),
+        "positive_fraction": float(labels.mean()),
+        "auc": _roc_auc(scores, labels),
+        "accuracy": float(np.mean((scores > 0) == labels)),
+        "top1": float(np.median(top1)),
+        "median": float(np.median(median)),
+        "best": float(np.median(best)),
+        "top1_mean": float(top1.mean()),
+        "median_mean": float(median.mean()),
+        "best_mean": float(best.mean()),
+        "top1_good_fraction": float(np.mean(top1 > GOOD_SIMILARITY)),
+    }
