@@ -109,8 +109,10 @@ def test_hqs_core_matches_twin(height, width, kh, kw, dtype, seed, prior):
     padded, kernel, otf = _core_inputs(height, width, kh, kw, seed)
     padded = padded.astype(dtype)
     result = deconv._hqs(padded.astype(np.float64), otf, weight, alpha, beta_max, 1)
-    expected = naive.deconv_hqs(padded, kernel, weight, alpha, beta_max)
-    np.testing.assert_allclose(result, expected, rtol=0, atol=TOLERANCE[(name, dtype)])
+    # The twin gets the same float64 values: its shrinkage thresholds are discontinuous, so
+    # a float32 twin can flip a threshold decision and move the whole solution.
+    expected = naive.deconv_hqs(padded.astype(np.float64), kernel, weight, alpha, beta_max)
+    np.testing.assert_allclose(result, expected, rtol=0, atol=TOLERANCE[(name, np.float64)])
 
 
 @settings(max_examples=30, deadline=None)
