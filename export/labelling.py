@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 import signal
 import sys
@@ -369,7 +370,7 @@ def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per
                         seed=seed, image_index=i, repeat=r)
             yield path, sample.blurred.astype(np.float32), sample.kernel, meta, settings, settings_json
 
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) if workers > 1 else None
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
     try:
         if pool is None:
             for task in tasks():

@@ -10,6 +10,7 @@ the whole crop with ``kernel_size`` 31 for each prior, and scored by kernel simi
 and by the error ratio (hyper-Laplacian deconvolution).
 """
 
+import multiprocessing
 import os
 import statistics
 import time
@@ -124,7 +125,7 @@ def run_accuracy_benchmark(*, json_path=None, data_root=None, workers=None, limi
     workers = workers or os.cpu_count() or 1
     warmup()
     cases = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for results in tqdm(pool.map(_run_case, tasks), total=len(tasks), desc="accuracy", unit="case"):
             cases.extend(results)
     summary = summarise(cases)
