@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from goodregions.kernels_fast._validate import check_odd_size
+
 __all__ = ["MotionKernelSettings", "random_motion_kernel"]
 
 _MAX_SAMPLE_SPACING = 0.2  # px between trajectory samples after scaling: splats overlap into a line
@@ -196,18 +198,6 @@ def _lens_blur(kernel, sigma):
     return taps[0] * rows[:, :-2] + taps[1] * rows[:, 1:-1] + taps[2] * rows[:, 2:]
 
 
-def _check_size(size):
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f"size must be an int, got {type(size).__name__}")
-    size = int(size)
-    if size < 3 or size % 2 == 0:
-        raise ValueError(
-            f"size must be an odd integer >= 3 so the kernel has a centre pixel, got {size}; "
-            f"try {max(3, size + 1 - size % 2)}"
-        )
-    return size
-
-
 def random_motion_kernel(size, *, rng=None, settings=None):
     """Draw a random camera-shake blur kernel.
 
@@ -251,7 +241,7 @@ def random_motion_kernel(size, *, rng=None, settings=None):
     C. J. Schuler, M. Hirsch, S. Harmeling and B. Schoelkopf, "Learning to deblur",
     IEEE Trans. Pattern Anal. Mach. Intell. 38(7), 2016 (random blur kernels for training).
     """
-    size = _check_size(size)
+    size = check_odd_size(size, name="size")
     rng = _as_generator(rng)
     if settings is None:
         settings = MotionKernelSettings()

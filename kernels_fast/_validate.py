@@ -115,20 +115,26 @@ def as_kernel(kernel, *, name="kernel"):
     return clipped / clipped.sum()
 
 
+def check_odd_size(size, *, name):
+    """Return ``size`` as an int after checking it is an odd integer >= 3 (a kernel with a centre pixel)."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(size).__name__}")
+    size = int(size)
+    if size < 3 or size % 2 == 0:
+        raise ValueError(
+            f"{name} must be an odd integer >= 3 so the kernel has a centre pixel, got {size}; "
+            f"try {max(3, size + 1 - size % 2)}"
+        )
+    return size
+
+
 def check_kernel_size(kernel_size, image_shape, *, name="kernel_size"):
     """Check that ``kernel_size`` is an odd int >= 3 and small enough for the image.
 
     The image must be at least twice the kernel on its shorter side, so that the kernel
     is estimated from more than its own support.
     """
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(kernel_size).__name__}")
-    kernel_size = int(kernel_size)
-    if kernel_size < 3 or kernel_size % 2 == 0:
-        raise ValueError(
-            f"{name} must be an odd integer >= 3 so the kernel has a centre pixel, got {kernel_size}; "
-            f"try {max(3, kernel_size + 1 - kernel_size % 2)}"
-        )
+    kernel_size = check_odd_size(kernel_size, name=name)
     shortest = min(image_shape[:2])
     if 2 * kernel_size > shortest:
         raise ValueError(

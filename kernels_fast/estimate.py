@@ -121,13 +121,22 @@ def _odd_ceil(value):
     return size + 1 - size % 2
 
 
-def _pyramid(image_shape, kernel_size, config):
-    """(scale, kernel size) per level, coarse to fine."""
+def _pyramid(image, kernel_size, config):
+    """Yield (scale, kernel size, image at that scale) per level, coarse to fine.
+
+    A generator, so each level is resized only when the caller reaches it.
+    """
     ratio = config.scale_ratio
     levels = max(int(math.floor(math.log(config.coarsest_kernel_size / kernel_size) / math.log(ratio))), 0) + 1
-    scales = [ratio**i for i in range(levels)]
-    sizes = [kernel_size] + [max(3, _odd_ceil(kernel_size * s)) for s in scales[1:]]
-    return list(zip(scales, sizes))[::-1]
+    for level in reversed(range(levels)):
+        scale = ratio**level
+        if level == 0:
+            yield scale, kernel_size, image
+            continue
+        size = max(3, _odd_ceil(kernel_size * scale))
+        # The shorter side stays at least twice the kernel, as the public check demands.
+        shape = (max(int(round(image.shape[0] * scale)), 2 * size), max(int(round(image.shape[1] * scale)), 2 * size))
+        yield scale, size, cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
 def _resize_kernel(kernel, size, factor):
@@ -269,18 +278,12 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None, return_d
     kernel_size = check_kernel_size(kernel_size, image.shape)
     use_dark = prior == "dark"
 
-    levels = _pyramid(image.shape, kernel_size, config)
     lambdas = (config.lambda_grad, config.lambda_dark)
     kernel = None
     previous_scale = None
     sizes, shapes, seconds, iterations = [], [], [], []
-    for scale, size in levels:
-        start = time.perf_counter()
-        if scale < 1.0:
-            shape = (max(int(round(image.shape[0] * scale)), 2 * size), max(int(round(image.shape[1] * scale)), 2 * size))
-            level_image = cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-        else:
-            level_image = image
+    start = time.perf_counter()
+    for scale, size, level_image in _pyramid(image, kernel_size, config):
         kernel = _initial_kernel(size) if kernel is None else _resize_kernel(kernel, size, scale / previous_scale)
         previous_scale = scale
         patch = max(3, _odd_ceil(config.dark_patch * scale))
@@ -289,6 +292,7 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None, return_d
         shapes.append(level_image.shape)
         seconds.append(time.perf_counter() - start)
         iterations.append(config.iterations_per_level)
+        start = time.perf_counter()
 
     ring = np.ones(kernel.shape, dtype=bool)
     ring[1:-1, 1:-1] = False

@@ -180,12 +180,7 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
     lambda_grad, lambda_dark = config.lambda_grad, config.lambda_dark
     kernel = None
     previous_scale = None
-    for scale, size in _pyramid(blurred.shape, kernel_size, config):
-        if scale < 1.0:
-            shape = (max(int(round(blurred.shape[0] * scale)), 2 * size), max(int(round(blurred.shape[1] * scale)), 2 * size))
-            image = cv2.resize(blurred, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-        else:
-            image = blurred
+    for scale, size, image in _pyramid(blurred, kernel_size, config):
         kernel = _initial_kernel(size) if kernel is None else resize_kernel(kernel, size, scale / previous_scale)
         previous_scale = scale
         patch = max(3, _odd_ceil(config.dark_patch * scale))

@@ -9,17 +9,11 @@ import json
 import sys
 import time
 
+from .deblur_command import odd_int
 from .model_file import ModelError
 from .scorer import InferenceError
 
 __all__ = ["main"]
-
-
-def _odd_int(text):
-    value = int(text)
-    if value < 3 or value % 2 == 0:
-        raise argparse.ArgumentTypeError(f"must be an odd integer >= 3, got {text}")
-    return value
 
 
 def _run_estimate(args):
@@ -177,7 +171,7 @@ def _build_parser():
 
     estimate = commands.add_parser("estimate", help="estimate the blur kernel of an image")
     estimate.add_argument("input", metavar="IN", help="blurred image file")
-    estimate.add_argument("--kernel-size", type=_odd_int, required=True, metavar="N", help="odd kernel support, larger than the blur")
+    estimate.add_argument("--kernel-size", type=odd_int, required=True, metavar="N", help="odd kernel support, larger than the blur")
     estimate.add_argument("--prior", choices=("dark", "l0"), default="dark", help="image prior (default: dark)")
     estimate.add_argument("-o", "--output", metavar="KERNEL", help="save the kernel (.npy values, or .png picture)")
     estimate.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -261,7 +261,8 @@ def run_deblur(args):
     return 0
 
 
-def _odd_int(text):
+def odd_int(text):
+    """argparse type of a kernel size: an odd integer >= 3."""
     value = int(text)
     if value < 3 or value % 2 == 0:
         raise argparse.ArgumentTypeError(f"must be an odd integer >= 3, got {text}")
@@ -282,7 +283,7 @@ def add_deblur_parser(commands):
     deblur.add_argument("--selector", choices=SELECTORS, default="cnn",
                         help="window selector (default cnn; without any model: xu, with a note)")
     deblur.add_argument("--box", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="window for --selector box")
-    deblur.add_argument("--kernel-size", type=_odd_int, metavar="N", help="odd kernel support (default: 31 from 512 px up, less below)")
+    deblur.add_argument("--kernel-size", type=odd_int, metavar="N", help="odd kernel support (default: 31 from 512 px up, less below)")
     deblur.add_argument("--prior", choices=PRIORS, default=PRIOR, help=f"estimation prior (default {PRIOR})")
     deblur.add_argument("--method", choices=DECONVOLUTION_METHODS, default="hyper_laplacian", help="deconvolution (default hyper_laplacian)")
     deblur.add_argument("--luma-only", action="store_true", help="deconvolve only the luminance of colour images (faster)")

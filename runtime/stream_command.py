@@ -129,7 +129,7 @@ def add_stream_parser(commands):
     """Add the ``stream`` subcommand to the ``commands`` subparsers of the ``goodregions`` parser."""
     from goodregions.kernels_fast import PRIORS
 
-    from .deblur_command import _odd_int
+    from .deblur_command import odd_int
     from .defaults import PRIOR
     from .selectors import SELECTORS
 
@@ -139,7 +139,7 @@ def add_stream_parser(commands):
     stream.add_argument("--selector", choices=SELECTORS, default="cnn", help="window selector (default cnn; without a model: xu)")
     stream.add_argument("--box", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="window for --selector box")
     stream.add_argument("--model", metavar="ONNX", help="window-scorer model (default $GOODREGIONS_MODEL or the bundled one)")
-    stream.add_argument("--kernel-size", type=_odd_int, metavar="N", help="odd kernel support (default: from the frame size)")
+    stream.add_argument("--kernel-size", type=odd_int, metavar="N", help="odd kernel support (default: from the frame size)")
     stream.add_argument("--prior", choices=PRIORS, default=PRIOR, help=f"estimation prior (default {PRIOR})")
     stream.add_argument("--luma-only", action="store_true", help="deconvolve only the luminance (about 3x faster)")
     stream.add_argument("--reestimate-every", type=int, default=30, metavar="N", help="new kernel every N frames (default 30)")

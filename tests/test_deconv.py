@@ -13,6 +13,7 @@ from goodregions.kernels_fast.deconv import DECONVOLUTION_METHODS, deconvolve
 from goodregions.kernels_fast.fft import _pad_periodic, _psf_to_otf, convolve, fast_shape
 
 import naive
+from conftest import line_kernel
 
 SAMPLE = Path(__file__).resolve().parent.parent / "runtime" / "samples" / "synthetic_sharp.png"
 
@@ -31,17 +32,7 @@ TOLERANCE = {
 MIN_GAIN_DB = {"wiener": 9.0, "hyper_laplacian": 10.0, "tv_l0": 10.0}
 
 
-def line_kernel(size, points):
-    """A thin motion kernel through ``points`` (offsets from the centre), sum 1."""
-    kernel = np.zeros((size, size))
-    centre = size // 2
-    for (r0, c0), (r1, c1) in zip(points[:-1], points[1:]):
-        for t in np.linspace(0.0, 1.0, 60):
-            kernel[int(round(centre + r0 + t * (r1 - r0))), int(round(centre + c0 + t * (c1 - c0)))] += 1.0
-    return kernel / kernel.sum()
-
-
-HOOK = line_kernel(15, [(-5, -5), (3, 4), (3, 6)])
+HOOK = line_kernel(15, [(-5, -5), (3, 4), (3, 6)], samples_per_segment=60)
 
 
 def psnr(reference, image, border):

@@ -16,22 +16,13 @@ from goodregions.kernels_fast.fft import convolve
 from goodregions.kernels_fast.metrics import error_ratio, kernel_similarity, psnr
 
 import naive
+from conftest import line_kernel
 
 SAMPLE = Path(__file__).resolve().parent.parent / "runtime" / "samples" / "synthetic_sharp.png"
 TOLERANCE = {np.float32: 1e-6, np.float64: 1e-12}  # relative, core (float64) against twin
 
 
-def line_kernel(size, points):
-    """A thin motion kernel through ``points`` (offsets from the centre), sum 1."""
-    kernel = np.zeros((size, size))
-    centre = size // 2
-    for (r0, c0), (r1, c1) in zip(points[:-1], points[1:]):
-        for t in np.linspace(0.0, 1.0, 60):
-            kernel[int(round(centre + r0 + t * (r1 - r0))), int(round(centre + c0 + t * (c1 - c0)))] += 1.0
-    return kernel / kernel.sum()
-
-
-HOOK = line_kernel(11, [(-4, -4), (2, 3), (2, 5)])
+HOOK = line_kernel(11, [(-4, -4), (2, 3), (2, 5)], samples_per_segment=60)
 
 
 @pytest.fixture(scope="module")
