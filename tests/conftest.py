@@ -1,5 +1,7 @@
 """Shared fixtures: the bundled sharp sample and a few synthetic kernels."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -11,19 +13,29 @@ from hypothesis import settings
 settings.register_profile("seeded", derandomize=True, database=None)
 settings.load_profile("seeded")
 
+# Write Numba's on-disk cache in a separate process before any test compiles in this one:
+# then this process and the spawned labelling workers all run the same cached machine code
+# (code compiled in-process may differ from it in the last bits).
+subprocess.run([sys.executable, "-c", "from goodregions.kernels_fast import warmup; warmup()"], check=True)
+
 from goodregions.kernels_fast import convolve
 
 SAMPLES = Path(__file__).resolve().parent.parent / "runtime" / "samples"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def line_kernel(size, points):
-    """A thin kernel through ``points`` (row, column offsets from the centre), sum 1."""
+def line_kernel(size, points, *, samples_per_segment=None):
+    """A thin kernel through ``points`` (row, column offsets from the centre), sum 1.
+
+    By default each segment gets samples in proportion to its length (uniform speed along
+    the path); a fixed ``samples_per_segment`` makes short segments heavier (the camera
+    lingers there).
+    """
     kernel = np.zeros((size, size))
     centre = size // 2
     for (r0, c0), (r1, c1) in zip(points[:-1], points[1:]):
-        # Samples in proportion to the segment length: uniform speed along the path.
-        for t in np.linspace(0.0, 1.0, 4 * int(np.hypot(r1 - r0, c1 - c0)) + 1):
+        count = samples_per_segment or 4 * int(np.hypot(r1 - r0, c1 - c0)) + 1
+        for t in np.linspace(0.0, 1.0, count):
             kernel[int(round(centre + r0 + t * (r1 - r0))), int(round(centre + c0 + t * (c1 - c0)))] += 1.0
     return kernel / kernel.sum()
 
