@@ -9,7 +9,7 @@ every core before timing anything.
 from .deconv import DECONVOLUTION_METHODS, deconvolve
 from .estimate import PRIORS, EstimationDiagnostics, EstimatorConfig, estimate_kernel
 from .fft import convolve, fast_shape, pad_periodic, psf_to_otf
-from .metrics import error_ratio, kernel_similarity, psnr
+from .metrics import best_shift, error_ratio, kernel_similarity, psnr, ssim
 from .warmup import warmup
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "PRIORS",
     "EstimationDiagnostics",
     "EstimatorConfig",
+    "best_shift",
     "convolve",
     "deconvolve",
     "error_ratio",
@@ -26,5 +27,6 @@ __all__ = [
     "pad_periodic",
     "psf_to_otf",
     "psnr",
+    "ssim",
     "warmup",
 ]

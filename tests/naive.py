@@ -166,4 +166,26 @@ def interpolated_ssd(reference, image, border, dy, dx):
     return np.sum((reference[border : height - border, border : width - border] - values) ** 2)
 
 
+def ssim(reference, image, data_range=1.0):
+    """Twin of ``metrics.ssim`` on gray images: Wang et al.'s formula window by window.
+
+    Every 11 x 11 window wholly inside the image, Gaussian weights of sigma 1.5 summing to 1,
+    weighted means, variances and covariance computed directly from their definitions.
+    """
+    offsets = np.arange(-5, 6)
+    weights = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * 1.5**2))
+    weights /= weights.sum()
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    values = []
+    for i in range(5, reference.shape[0] - 5):
+        for j in range(5, reference.shape[1] - 5):
+            x = reference[i - 5 : i + 6, j - 5 : j + 6]
+            y = image[i - 5 : i + 6, j - 5 : j + 6]
+            mu_x, mu_y = np.sum(weights * x), np.sum(weights * y)
+            var_x, var_y = np.sum(weights * (x - mu_x) ** 2), np.sum(weights * (y - mu_y) ** 2)
+            cov = np.sum(weights * (x - mu_x) * (y - mu_y))
+            values.append((2 * mu_x * mu_y + c1) * (2 * cov + c2) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)))
+    return float(np.mean(values))
+
+
 # --- end of deconv and metrics twins -------------------------------------------------------

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from goodregions.kernels_fast import metrics
 from goodregions.kernels_fast.deconv import DECONVOLUTION_METHODS
 from goodregions.kernels_fast.fft import convolve
-from goodregions.kernels_fast.metrics import error_ratio, kernel_similarity, psnr
+from goodregions.kernels_fast.metrics import best_shift, error_ratio, kernel_similarity, psnr, ssim
 
 import naive
 from conftest import line_kernel
@@ -166,6 +166,59 @@ def test_psnr_known_values():
     half = np.zeros((2, 2))
     half[0, 0] = 1.0  # MSE 1/4
     assert psnr(np.zeros((2, 2)), half) == pytest.approx(10 * math.log10(4), abs=1e-12)
+
+
+# --- ssim and best_shift ------------------------------------------------------------------
+
+
+@settings(max_examples=10, deadline=None)
+@given(height=st.integers(11, 20), width=st.integers(11, 21), noise=st.floats(0.0, 0.3), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_ssim_matches_direct_formula_twin(height, width, noise, seed, dtype):
+    rng = np.random.default_rng(seed)
+    reference = rng.random((height, width)).astype(dtype)
+    image = (reference + rng.normal(0.0, noise, reference.shape)).astype(dtype)
+    assert ssim(reference, image) == pytest.approx(naive.ssim(reference.astype(np.float64), image.astype(np.float64)),
+                                                   rel=1e-9, abs=1e-12)
+
+
+def test_ssim_properties(synthetic):
+    sharp, blurred = synthetic
+    assert ssim(sharp, sharp) == 1.0
+    assert ssim(sharp, blurred) == pytest.approx(ssim(blurred, sharp), abs=1e-12)  # symmetric
+    assert ssim(sharp, blurred) < 0.95
+    # More noise, lower SSIM; a constant offset costs only the luminance term, little.
+    rng = np.random.default_rng(3)
+    noisy = [ssim(sharp, sharp + rng.normal(0.0, sigma, sharp.shape)) for sigma in (0.01, 0.05, 0.2)]
+    assert noisy[0] > noisy[1] > noisy[2]
+    assert ssim(sharp, sharp + 0.02) > 0.99
+    # Invariant to the value scale when data_range follows it; colour channels are averaged.
+    assert ssim(255 * sharp, 255 * blurred, data_range=255) == pytest.approx(ssim(sharp, blurred), abs=1e-12)
+    colour = np.stack([sharp, blurred, sharp], axis=-1)
+    assert ssim(colour, np.stack([blurred, blurred, sharp], axis=-1)) == pytest.approx((ssim(sharp, blurred) + 2) / 3, abs=1e-12)
+    # Negatively correlated structure gives a negative SSIM.
+    assert ssim(sharp, 1.0 - sharp) < 0.0
+
+
+@pytest.mark.parametrize(("reference", "image", "match"), [
+    (np.zeros((10, 20)), np.zeros((10, 20)), "H, W >= 11"),
+    (np.zeros((12, 12)), np.zeros((12, 13)), "same shape"),
+    (np.zeros((12, 12)), np.full((12, 12), np.inf), "image contains NaN or inf"),
+])
+def test_ssim_bad_input(reference, image, match):
+    with pytest.raises(ValueError, match=match):
+        ssim(reference, image)
+
+
+def test_best_shift_finds_the_translation(synthetic):
+    sharp, _ = synthetic
+    for shift in ((0, 0), (2, -3), (-1, 1)):
+        moved = np.roll(sharp, shift, axis=(0, 1))  # moved[p + d] = sharp[p]
+        assert best_shift(sharp, moved, border=4, max_shift=4) == shift
+    with pytest.raises(ValueError, match="max_shift=5 exceeds border=4"):
+        best_shift(sharp, sharp, border=4, max_shift=5)
+    with pytest.raises(ValueError, match="gray"):
+        best_shift(np.zeros((20, 20, 3)), np.zeros((20, 20, 3)), border=2, max_shift=1)
 
 
 # --- bad input ------------------------------------------------------------------------------
