@@ -16,6 +16,7 @@ from scipy import stats
 from goodregions.runtime.defaults import GOOD_SIMILARITY
 
 from .models import dense_window_scores
+from .scorer_eval import roc_auc
 
 
 class Sample(NamedTuple):
@@ -145,16 +146,6 @@ class WindowDataset(torch.utils.data.Dataset):
                 window = window.T
         window = torch.from_numpy(np.ascontiguousarray(window))[None]  # (1, h, w)
         return window, torch.tensor(sample.labels[k])
-
-
-def roc_auc(scores, labels):
-    """Area under the ROC curve (Mann-Whitney U with mid-ranks for ties); NaN for one class."""
-    labels = np.asarray(labels) > 0.5
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    ranks = stats.rankdata(scores)
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 @torch.no_grad()

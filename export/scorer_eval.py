@@ -6,30 +6,22 @@ No torch is needed.
 """
 
 import numpy as np
+from scipy import stats
 
 from goodregions.runtime.defaults import GOOD_SIMILARITY
 
 from .label_store import load_shards
 
-__all__ = ["evaluate_scorer"]
+__all__ = ["evaluate_scorer", "roc_auc"]
 
 
-def _roc_auc(scores, labels):
-    """Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged."""
-    positives = labels.sum()
-    negatives = labels.size - positives
+def roc_auc(scores, labels):
+    """Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged; NaN for one class."""
+    labels = np.asarray(labels) > 0.5
+    positives, negatives = int(labels.sum()), int((~labels).sum())
     if positives == 0 or negatives == 0:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(scores.size)
-    sorted_scores = scores[order]
-    start = 0
-    while start < scores.size:
-        end = start
-        while end + 1 < scores.size and sorted_scores[end + 1] == sorted_scores[start]:
-            end += 1
-        ranks[order[start : end + 1]] = 0.5 * (start + end) + 1.0
-        start = end + 1
+    ranks = stats.rankdata(scores)
     return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 
@@ -80,7 +72,7 @@ def evaluate_scorer(model, label_dir, *, subset="validation", mode="dense"):
         "samples": len(samples),
         "windows": int(labels.size),
         "positive_fraction": float(labels.mean()),
-        "auc": _roc_auc(scores, labels),
+        "auc": roc_auc(scores, labels),
         "accuracy": float(np.mean((scores > 0) == labels)),
         "top1": float(np.median(top1)),
         "median": float(np.median(median)),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from goodregions.export.label_store import shard_name, write_shard
-from goodregions.export.scorer_eval import _roc_auc, evaluate_scorer
+from goodregions.export.scorer_eval import evaluate_scorer, roc_auc
 from goodregions.export.windows import window_boxes
 
 TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_scorer.onnx"
@@ -20,7 +20,7 @@ def test_auc_matches_the_pairwise_definition(seed):
     labels = rng.random(40) < 0.4
     pairs = [(p, n) for p, n in itertools.product(scores[labels], scores[~labels])]
     expected = np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs])
-    assert _roc_auc(scores, labels) == pytest.approx(expected)
+    assert roc_auc(scores, labels) == pytest.approx(expected)
 
 
 def _write_sample(folder, index, blurred, similarities):
