@@ -3,7 +3,8 @@
 Inputs are resolved and every output path is checked before any work starts, so an existing
 file (without ``--overwrite``) stops the command before it changes anything. An input that
 cannot be read (corrupt, not an image) is reported and skipped; the others are processed and
-the command exits with status 1 at the end.
+the command exits with status 1 at the end. ``--contact-sheet`` adds one picture of every
+deblurred image (see :mod:`.contact_sheet`), written last.
 """
 
 from __future__ import annotations
@@ -110,17 +111,6 @@ def _plan_outputs(inputs, out, *, save_kernel, overlay):
     return plans
 
 
-def _to_display(image):
-    """Any pipeline image -> uint8 RGB for drawing (uint16 / 257, floats clipped to [0, 1] for display only)."""
-    if image.dtype == np.uint16:
-        image = np.round(image / 257.0).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    return np.ascontiguousarray(image[..., :3])
-
-
 def render_overlay(image, window, kernel):
     """Draw the chosen window on ``image`` and inset the kernel, scaled up, in a corner.
 
@@ -141,7 +131,9 @@ def render_overlay(image, window, kernel):
     """
     import cv2
 
-    picture = _to_display(image).copy()
+    from .contact_sheet import kernel_picture, to_display
+
+    picture = to_display(image).copy()
     height, width = picture.shape[:2]
     x, y, w, h = (int(v) for v in window)
     thickness = max(2, min(height, width) // 300)
@@ -149,8 +141,7 @@ def render_overlay(image, window, kernel):
     cv2.rectangle(picture, (x, y), (x + w - 1, y + h - 1), (255, 220, 0), thickness)
     side = min(max(kernel.shape[0] * 2, min(height, width) // 5), min(height, width) - 4)
     if side >= kernel.shape[0]:
-        levels = np.round(255.0 * kernel / max(float(kernel.max()), 1e-300)).astype(np.uint8)
-        inset = cv2.resize(levels, (side, side), interpolation=cv2.INTER_NEAREST)
+        inset = cv2.resize(kernel_picture(kernel), (side, side), interpolation=cv2.INTER_NEAREST)
         inset = cv2.copyMakeBorder(inset, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=255)
         size = inset.shape[0]
         # Corner farthest from the window's centre, so the inset hides as little of it as possible.
@@ -180,8 +171,8 @@ def _make_deblurrer(args):
                      method=args.method, luma_only=args.luma_only, box=tuple(args.box) if args.box else None)
 
 
-def _process(deblurrer, path, plan, args):
-    """Deblur one file and write its outputs; return the JSON record."""
+def _process(deblurrer, path, plan, args, sheet=None):
+    """Deblur one file, write its outputs and add its row to ``sheet`` (a ContactSheet, if any); return the JSON record."""
     from .image_io import read_image, write_image, write_kernel
 
     start = time.perf_counter()
@@ -195,6 +186,11 @@ def _process(deblurrer, path, plan, args):
     if "kernel_png" in plan:
         write_kernel(plan["kernel_png"], result.kernel, overwrite=args.overwrite)
         write_kernel(plan["kernel_npy"], result.kernel, overwrite=args.overwrite)
+    if sheet is not None:
+        score = "" if result.score is None else f", score {result.score:.2f}"
+        sheet.add(image, result.window, result.kernel, result.image,
+                  label=[path.name, f"{image.shape[1]}x{image.shape[0]} px", f"selector {result.selector}{score}",
+                         f"kernel {result.kernel_size}x{result.kernel_size}"])
     timings = {"read": read_seconds, **result.timings, "write": time.perf_counter() - start}
     timings["total"] = sum(timings.values())
     return {
@@ -213,11 +209,29 @@ def _process(deblurrer, path, plan, args):
     }
 
 
+def _check_sheet_path(sheet, inputs, plans, *, overwrite):
+    """Validate ``--contact-sheet``: a .png or .jpg name that is no input or other output; return it as a Path (or None)."""
+    from .image_io import check_writable
+
+    if sheet is None:
+        return None
+    path = Path(sheet)
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ValueError(f"--contact-sheet must name a .png or .jpg file, got {sheet!r}; for example --contact-sheet sheet.jpg")
+    taken = {p.resolve(): "an input" for p in inputs}
+    taken.update({target.resolve(): "an output" for plan in plans for target in plan.values()})
+    if path.resolve() in taken:
+        raise ValueError(f"--contact-sheet {sheet!r} is also {taken[path.resolve()]} of this command; choose another name")
+    check_writable(path, overwrite=overwrite)
+    return path
+
+
 def run_deblur(args):
     """Handler of ``goodregions deblur``; returns 0, 1 when some input failed, 2 for usage errors."""
     from tqdm import tqdm
 
-    from .image_io import check_writable
+    from .contact_sheet import ContactSheet
+    from .image_io import check_writable, write_image
     from .scorer import InferenceError, ModelError
 
     inputs = collect_inputs(args.inputs)
@@ -225,6 +239,7 @@ def run_deblur(args):
     for plan in plans:
         for target in plan.values():
             check_writable(target, overwrite=args.overwrite)
+    sheet_path = _check_sheet_path(args.contact_sheet, inputs, plans, overwrite=args.overwrite)
     try:
         deblurrer = _make_deblurrer(args)
     except ModelError as error:
@@ -232,11 +247,12 @@ def run_deblur(args):
         return 2
     for plan in plans:
         plan["image"].parent.mkdir(parents=True, exist_ok=True)
+    sheet = None if sheet_path is None else ContactSheet()
     failures = 0
     progress = tqdm(list(zip(inputs, plans)), desc="deblur", unit="image", disable=None, file=sys.stderr)
     for path, plan in progress:
         try:
-            record = _process(deblurrer, path, plan, args)
+            record = _process(deblurrer, path, plan, args, sheet)
         except (FileNotFoundError, ValueError, TypeError, InferenceError, OSError) as error:
             failures += 1
             message = f"{type(error).__name__}: {error}"
@@ -254,6 +270,12 @@ def run_deblur(args):
                        f"{record['kernel_size']}x{record['kernel_size']} kernel, {seconds['total']:.2f} s "
                        f"(score {seconds['score']:.2f}, estimate {seconds['estimate']:.2f}, deconvolve {seconds['deconvolve']:.2f})")
     progress.close()
+    if sheet is not None and len(sheet):
+        sheet_path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(sheet_path, sheet.render(), overwrite=args.overwrite)
+        print(f"goodregions deblur: contact sheet of {len(sheet)} images: {sheet_path}", file=sys.stderr)
+    elif sheet is not None:
+        print(f"goodregions deblur: no image was deblurred, so no contact sheet was written to {sheet_path}", file=sys.stderr)
     if failures:
         print(f"goodregions deblur: {failures} of {len(inputs)} inputs failed (see above); the others were written",
               file=sys.stderr)
@@ -289,6 +311,8 @@ def add_deblur_parser(commands):
     deblur.add_argument("--luma-only", action="store_true", help="deconvolve only the luminance of colour images (faster)")
     deblur.add_argument("--save-kernel", action="store_true", help="also write NAME.kernel.png and NAME.kernel.npy next to each output")
     deblur.add_argument("--overlay", action="store_true", help="also write NAME.overlay.png: the window on the input, kernel inset")
+    deblur.add_argument("--contact-sheet", metavar="FILE", help="also write one .jpg or .png of all images, a row each: "
+                        "input with the window, kernel, output")
     deblur.add_argument("--json", action="store_true", help="print one JSON object per image")
     deblur.add_argument("--overwrite", action="store_true", help="replace existing output files")
     deblur.add_argument("--model", metavar="ONNX", help="window-scorer model (default $GOODREGIONS_MODEL or the bundled one)")
