@@ -31,13 +31,15 @@ PRIORS = ("dark", "l0")
 
 def load_levin_kernels(data_root):
     """The 8 Levin kernels in the true-convolution orientation (stored arrays rotated 180°)."""
+    from .image_io import read_kernel
+
     folder = Path(data_root) / "levin09_kernels"
     kernels = []
     for index in range(1, 9):
         path = folder / f"kernel{index}.npy"
         if not path.is_file():
             raise FileNotFoundError(f"Levin kernel {str(path)!r} is missing; pass --data pointing at the shared data folder")
-        kernels.append(np.load(path)[::-1, ::-1].copy())
+        kernels.append(read_kernel(path, rotate=True, name="Levin kernel"))
     return kernels
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["read_image", "write_image", "write_kernel", "check_writable"]
+__all__ = ["read_image", "read_kernel", "read_kernels", "write_image", "write_kernel", "check_writable"]
 
 
 def read_image(path):
@@ -99,3 +99,69 @@ def write_kernel(path, kernel, *, overwrite=False):
         write_image(path, picture, overwrite=overwrite)
     else:
         raise ValueError(f"kernel output must end in .npy or .png, got {str(path)!r}")
+
+
+def read_kernel(path, *, rotate=False, name="kernel file"):
+    """Read a blur kernel saved as ``.npy``, check it and normalise it to sum 1.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.npy`` file holding one 2-D array of real, finite, non-negative weights with a
+        positive sum.
+    rotate : bool
+        Rotate by 180 degrees: the file stores the correlation kernel (as Levin et al.'s do),
+        and the true-convolution kernel, the package's convention, is its rotation.
+    name : str
+        How error messages name the file's origin (for example ``"--kernels file"``).
+
+    Returns
+    -------
+    kernel : ndarray of float64, shape (h, w)
+        C-contiguous, sums to 1.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is not a file.
+    ValueError, TypeError
+        Not a ``.npy`` array, or not a valid kernel; the message names the file.
+    """
+    from goodregions.kernels_fast._validate import as_kernel
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} {str(path)!r} does not exist (or is not a file)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{name} {str(path)!r} is not a .npy array ({error}); save kernels with numpy.save") from error
+    try:
+        kernel = as_kernel(array, name=f"{name} {str(path)!r}")
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{error} (got {array.dtype} {array.shape}); fix or remove the file") from error
+    return np.ascontiguousarray(kernel[::-1, ::-1]) if rotate else kernel
+
+
+def read_kernels(folder, *, rotate=False, name="kernel folder"):
+    """Read every ``*.npy`` kernel of a folder, sorted by file name, with :func:`read_kernel`.
+
+    Returns
+    -------
+    list of (str, ndarray)
+        ``(file name, kernel)`` pairs.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` is not a folder, or holds no ``.npy`` file.
+    ValueError, TypeError
+        A file is not a valid kernel.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{name} {str(folder)!r} is not a folder; pass the folder of the .npy kernels")
+    paths = sorted(path for path in folder.iterdir() if path.suffix == ".npy" and path.is_file())
+    if not paths:
+        raise FileNotFoundError(f"{name} {str(folder)!r} holds no .npy kernel; save kernels there with numpy.save")
+    return [(path.name, read_kernel(path, rotate=rotate, name=f"{name} file")) for path in paths]
