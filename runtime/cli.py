@@ -258,6 +258,9 @@ def _build_parser():
 
     add_deblur_parser(commands)
     add_stream_parser(commands)
+    from .evaluate_command import add_evaluate_parser  # handler in evaluate_command.py
+
+    add_evaluate_parser(commands)
     return parser
 
 
