@@ -9,7 +9,11 @@ Rows:
     write; hyper-Laplacian on every channel), with the ``cnn`` selector when a model exists,
     else ``fergus``, next to ``whole`` in the same run;
 (c) streaming 1280x720 synthetic video with kernel reuse and ``--luma-only``: frames per
-    second and peak memory, in a separate process so that its peak RSS is its own.
+    second and memory, in a separate ``goodregions stream`` process so that its memory is its
+    own (its peak is ``VmHWM``, see :mod:`.memory`). The RSS is sampled every ``rss_every``
+    frames; the record holds the samples, the RSS after 300 frames (warm), the last and the
+    peak, the growth from the warm sample to the end, the least-squares slope, and whether the
+    fitted trend is flat (:func:`.memory.summarise_rss`).
 
 Timings are medians of ``repeats`` runs after one untimed warm-up run (Numba compilation
 and the model load are excluded). The photo is the bundled real blurred sample resized to
@@ -124,22 +128,37 @@ def _deblur_rows(selectors, scorer, repeats, folder):
     return rows
 
 
-def _stream_row(frames, model, folder):
+def _stream_row(frames, model, folder, *, rss_every, rss_plot):
+    from .memory import plot_rss, summarise_rss
+
     video = make_synthetic_video(Path(folder) / "synthetic_720p.mp4", frames)
     command = [sys.executable, "-m", "goodregions.runtime.cli", "stream", str(video), "-o", str(Path(folder) / "out.mp4"),
-               "--luma-only", "--json", "--overwrite"]
+               "--luma-only", "--json", "--overwrite", "--rss-every", str(rss_every)]
     command += ["--model", str(model)] if model is not None else []
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"the stream benchmark failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
     record = json.loads(lines[-1])
+    memory = summarise_rss(record["rss_samples"])
     print(f"{f'stream 1280x720 luma-only, {frames} frames':58} {record['fps']:10.1f} frames/s, peak RSS "
           f"{record['peak_rss_mb']:.0f} MiB, {record['dropped']} dropped, {record['estimates_done']} estimates")
-    return {"name": "stream 1280x720 luma-only", **record}
+    slope = memory["slope_mb_per_1000_frames"]
+    print(f"    memory: {'flat' if memory['flat'] else 'GROWING'}: RSS {memory['warm_mb']:.0f} MiB at frame "
+          f"{memory['warm_frame']}, {memory['last_mb']:.0f} MiB at frame {record['frames']} ({memory['growth_mb']:+.1f} MiB); "
+          f"fitted {'n/a' if slope is None else f'{slope:+.2f}'} MiB per 1000 frames, {memory['trend_mb']:+.1f} MiB over "
+          f"the run (flat: at most {memory['threshold_mb']:.0f} MiB); {len(record['rss_samples'])} samples")
+    if rss_plot is not None:
+        title = f"RSS of goodregions stream, 1280x720 --luma-only, {record['frames']} frames"
+        if plot_rss(record["rss_samples"], rss_plot, title=title):
+            print(f"    memory plot: {rss_plot}")
+        else:
+            print("    note: no memory plot: matplotlib is missing (install the plot extra)")
+    return {"name": "stream 1280x720 luma-only", **record, "memory": memory}
 
 
-def run_runtime_benchmark(*, json_path=None, model=None, repeats=5, stream_frames=3000, skip=()):
+def run_runtime_benchmark(*, json_path=None, model=None, repeats=5, stream_frames=3000, skip=(), rss_every=100,
+                          rss_plot=None):
     """Run the rows of the module docstring; print them and optionally save JSON.
 
     Parameters
@@ -154,6 +173,11 @@ def run_runtime_benchmark(*, json_path=None, model=None, repeats=5, stream_frame
         Frames of the streaming row (3000 for the reported figure; fewer for a quick check).
     skip : collection of str
         Rows to leave out: any of "score", "deblur", "stream".
+    rss_every : int
+        Frames between the memory samples of the streaming row.
+    rss_plot : path, optional
+        Also save a PNG of the streaming row's RSS against the frame (needs matplotlib, the
+        ``plot`` extra; without it a note is printed and the benchmark goes on).
 
     Returns
     -------
@@ -168,6 +192,8 @@ def run_runtime_benchmark(*, json_path=None, model=None, repeats=5, stream_frame
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
     if isinstance(stream_frames, bool) or not isinstance(stream_frames, int) or stream_frames < 1:
         raise ValueError(f"stream_frames must be an int >= 1, got {stream_frames!r}")
+    if isinstance(rss_every, bool) or not isinstance(rss_every, int) or rss_every < 1:
+        raise ValueError(f"rss_every must be an int >= 1 (frames between memory samples), got {rss_every!r}; 100 suits 3000 frames")
     if model is not None and not Path(model).is_file():
         raise FileNotFoundError(f"--model {str(model)!r} does not exist; pass an .onnx file, or leave --model out to use "
                                 "$GOODREGIONS_MODEL or the bundled model")
@@ -191,8 +217,9 @@ def run_runtime_benchmark(*, json_path=None, model=None, repeats=5, stream_frame
                 scorer = WindowScorer(model)
             rows += _deblur_rows(("cnn" if have_model else "fergus", "whole"), scorer, repeats, folder)
         if "stream" not in skip:
-            rows.append(_stream_row(stream_frames, model if have_model else None, folder))
-    record = {"benchmark": "runtime", "repeats": repeats, "stream_frames": stream_frames,
+            rows.append(_stream_row(stream_frames, model if have_model else None, folder, rss_every=rss_every,
+                                    rss_plot=rss_plot))
+    record = {"benchmark": "runtime", "repeats": repeats, "stream_frames": stream_frames, "rss_every": rss_every,
               "compile_seconds_excluded": compile_seconds, "notes": notes, "environment": environment(), "rows": rows}
     if json_path is not None:
         save_json(json_path, record)
@@ -207,11 +234,13 @@ def add_bench_runtime_parser(benches):
     runtime.add_argument("--repeats", type=int, default=5, help="timed runs per figure after warm-up (default 5)")
     runtime.add_argument("--stream-frames", type=int, default=3000, metavar="N", help="frames of the streaming row (default 3000)")
     runtime.add_argument("--skip", nargs="+", choices=("score", "deblur", "stream"), default=(), help="rows to leave out")
+    runtime.add_argument("--rss-every", type=int, default=100, metavar="N", help="frames between memory samples of the stream (default 100)")
+    runtime.add_argument("--rss-plot", metavar="PNG", help="also plot the stream's memory against the frame (needs the plot extra)")
     runtime.set_defaults(handler=_run_bench_runtime)
     return runtime
 
 
 def _run_bench_runtime(args):
     run_runtime_benchmark(json_path=args.json, model=args.model, repeats=args.repeats, stream_frames=args.stream_frames,
-                          skip=set(args.skip))
+                          skip=set(args.skip), rss_every=args.rss_every, rss_plot=args.rss_plot)
     return 0

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import inspect
 import queue
-import resource
 import threading
 import time
 import warnings
@@ -51,6 +50,7 @@ from goodregions.kernels_fast import fast_shape, psf_to_otf
 from goodregions.kernels_fast.deconv import _DEFAULT_WEIGHTS, _FFT_WORKERS, _wiener
 from goodregions.kernels_fast.fft import _pad_periodic
 
+from .memory import peak_rss_mb  # re-exported: the streaming figures report it
 from .video_source import SourceError, frames_of, open_source
 
 __all__ = ["DeblurStream", "FrameInfo", "SourceError", "StreamStats", "deblur_stream", "open_source", "peak_rss_mb"]
@@ -107,11 +107,6 @@ class StreamStats:
     def fps(self):
         """Output frames per second of wall time."""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def peak_rss_mb():
-    """Peak resident memory of this process in MiB (``getrusage`` ``ru_maxrss``, KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _check_frame(frame, index):

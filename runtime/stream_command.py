@@ -12,7 +12,7 @@ __all__ = ["add_stream_parser", "run_stream", "write_stream"]
 _DEFAULT_FPS = 25.0
 
 
-def write_stream(stream, output, *, fps=None, max_frames=None, progress=None):
+def write_stream(stream, output, *, fps=None, max_frames=None, progress=None, memory=None):
     """Write the frames of a :class:`~goodregions.runtime.stream.DeblurStream` (BGR order) to ``output``.
 
     The ``mp4v`` writer opens on the first frame (its size sets the video's) and is released in
@@ -31,6 +31,8 @@ def write_stream(stream, output, *, fps=None, max_frames=None, progress=None):
         Stop after this many frames.
     progress : tqdm, optional
         Updated once per frame.
+    memory : RssSampler, optional
+        Updated once per frame, after the frame was written.
 
     Returns
     -------
@@ -59,6 +61,8 @@ def write_stream(stream, output, *, fps=None, max_frames=None, progress=None):
             written += 1
             if progress is not None:
                 progress.update(1)
+            if memory is not None:
+                memory.update(1)
             if max_frames is not None and written >= max_frames:
                 break
     finally:
@@ -74,6 +78,7 @@ def run_stream(args):
 
     from .deblur_command import model_available
     from .image_io import check_writable
+    from .memory import RssSampler
     from .pipeline import Deblurrer
     from .scorer import InferenceError, ModelError
     from .stream import SourceError, deblur_stream, peak_rss_mb
@@ -82,6 +87,9 @@ def run_stream(args):
     if output.suffix.lower() != ".mp4":
         raise ValueError(f"-o must name an .mp4 file (the writer uses the mp4v codec), got {str(output)!r}")
     check_writable(output, overwrite=args.overwrite)
+    if args.rss_every is not None and args.rss_every < 1:
+        raise ValueError(f"--rss-every must be at least 1 (frames between memory samples), got {args.rss_every}; for example 100")
+    memory = None if args.rss_every is None else RssSampler(args.rss_every)
     selector = args.selector
     if selector == "cnn" and args.model is None and not model_available():
         print("goodregions stream: note: no window-scorer model is available (no --model, no $GOODREGIONS_MODEL, none "
@@ -102,7 +110,7 @@ def run_stream(args):
     start = time.perf_counter()
     progress = tqdm(desc="stream", unit="frame", disable=None, file=sys.stderr, total=args.max_frames)
     try:
-        written = write_stream(stream, output, max_frames=args.max_frames, progress=progress)
+        written = write_stream(stream, output, max_frames=args.max_frames, progress=progress, memory=memory)
     except (SourceError, InferenceError) as error:
         written, status = stream.stats.frames, 1
         print(f"goodregions stream: error: {error}; the {written} frames before it are in {output}", file=sys.stderr)
@@ -116,6 +124,8 @@ def run_stream(args):
         "seconds": round(seconds, 3), "fps": round(written / seconds, 2) if seconds > 0 else 0.0,
         "peak_rss_mb": round(peak_rss_mb(), 1), "end_reason": stats.end_reason, "luma_only": args.luma_only,
     }
+    if memory is not None:
+        record["rss_samples"] = memory.finish()  # [frame, MiB] pairs
     if args.json:
         print(json.dumps(record))
     else:
@@ -151,6 +161,8 @@ def add_stream_parser(commands):
     stream.add_argument("--live", choices=("auto", "yes", "no"), default="auto",
                         help="drop frames when behind: auto = for cameras and URLs, not files (default auto)")
     stream.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    stream.add_argument("--rss-every", type=int, metavar="N",
+                        help="sample the resident memory every N frames; the samples go into the --json summary")
     stream.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     stream.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     stream.set_defaults(handler=run_stream)
