@@ -264,16 +264,21 @@ class DeblurStream:
             while True:
                 kind, source_index, frame = self._frames.get()
                 if kind == "end":
-                    ended = "ended (or disconnected)" if self.stats.live else "ended"
-                    self.stats.end_reason = f"source {ended} after {source_index} frames"
+                    if self.stats.live:  # a camera or network stream has no end of its own: it stopped delivering
+                        self.stats.end_reason = (f"live source disconnected (or ended) after {source_index} frames, "
+                                                 f"{self.stats.dropped} of them dropped under load")
+                    else:
+                        self.stats.end_reason = f"source ended after {source_index} frames"
                     expected = self._expected_frames()
                     if expected and source_index < expected:
                         self.stats.end_reason += f" of the {expected} it announced (truncated or damaged file?)"
                     return
                 if kind == "error":
+                    delivered = (f"the {index} frames before it were delivered ({self.stats.dropped} dropped under load)"
+                                 if self.stats.live else "the frames before it were delivered")
                     self.stats.end_reason = f"source failed after {source_index} frames: {type(frame).__name__}: {frame}"
                     raise SourceError(f"the frame source failed after {source_index} frames ({type(frame).__name__}: {frame}); "
-                                      "the frames before it were delivered") from frame
+                                      f"{delivered}") from frame
                 _check_frame(frame, source_index)
                 if to_rgb and frame.ndim == 3:
                     frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)

@@ -126,6 +126,8 @@ def run_stream(args):
     }
     if memory is not None:
         record["rss_samples"] = memory.finish()  # [frame, MiB] pairs
+    if status == 0 and stats.live and stats.end_reason.startswith("live source"):  # unexpected for a camera: say so
+        print(f"goodregions stream: note: {stats.end_reason}; the {written} frames written are in {output}", file=sys.stderr)
     if args.json:
         print(json.dumps(record))
     else:

@@ -1,4 +1,5 @@
-"""Streaming: re-estimation schedule, change triggers, drops, abrupt ends and a playable output."""
+"""Streaming: re-estimation schedule, change triggers, drops, abrupt ends (files, iterables and a fake live
+camera) and a playable output."""
 
 import json
 import time
@@ -154,3 +155,93 @@ def test_sources_that_cannot_be_opened(tmp_path, deblurrer):
         deblur_stream(str(damaged), deblurrer=deblurrer)
     with pytest.raises(TypeError, match="uint8"):
         list(deblur_stream([np.zeros((20, 20), np.float32)], deblurrer=deblurrer))
+
+
+class FakeCamera:
+    """Stands in for ``cv2.VideoCapture`` of a camera or URL: ``delivered`` frames, one per
+    ``period`` seconds, then ``read()`` fails (``fail="false"``, as OpenCV does when a camera is
+    unplugged) or raises ``cv2.error`` (``fail="raise"``, as some backends do)."""
+
+    opened = []
+
+    def __init__(self, source, *args, delivered=30, period=0.002, fail="false"):
+        self.source, self.period, self.fail, self.released = source, period, fail, False
+        self._frames = iter([frame.copy() for frame in frames(delivered)])
+        FakeCamera.opened.append(self)
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0  # cameras announce no frame count
+
+    def read(self):
+        time.sleep(self.period)
+        frame = next(self._frames, None)
+        if frame is not None:
+            return True, frame
+        if self.fail == "raise":
+            raise cv2.error("connection to the camera lost")
+        return False, None
+
+    def release(self):
+        self.released = True
+
+
+def _fake_camera(monkeypatch, **options):
+    """Make ``cv2.VideoCapture`` open a :class:`FakeCamera` with ``options`` (isinstance checks still hold)."""
+    class Camera(FakeCamera):
+        def __init__(self, source, *args):
+            super().__init__(source, *args, **options)
+
+    FakeCamera.opened.clear()
+    monkeypatch.setattr(cv2, "VideoCapture", Camera)
+
+
+@pytest.mark.parametrize("source", ["0", "rtsp://camera.invalid/stream"])
+def test_a_live_source_that_disconnects_ends_cleanly_and_the_output_plays(source, tmp_path, capsys, monkeypatch):
+    output = tmp_path / "live.mp4"
+    with monkeypatch.context() as patch:
+        _fake_camera(patch, delivered=30)
+        code = main(["stream", source, "-o", str(output), "--selector", "whole", "--kernel-size", "13", "--luma-only", "--json"])
+        (camera,) = FakeCamera.opened
+    assert code == 0 and camera.source in (0, source) and camera.released
+    captured = capsys.readouterr()
+    record = json.loads(captured.out.strip().splitlines()[-1])
+    assert record["live"] and record["frames"] + record["dropped"] == 30
+    assert record["end_reason"].startswith("live source disconnected (or ended) after 30 frames")
+    assert f"note: live source disconnected (or ended) after 30 frames, {record['dropped']} of them dropped" in captured.err
+    assert f"the {record['frames']} frames written are in {output}" in captured.err
+    assert count_frames(output) == record["frames"] > 0  # cv2.VideoCapture is the real one again here
+
+
+def test_a_live_source_that_fails_to_read_exits_1_and_the_output_plays(tmp_path, capsys, monkeypatch):
+    output = tmp_path / "live.mp4"
+    with monkeypatch.context() as patch:
+        _fake_camera(patch, delivered=20, fail="raise")
+        code = main(["stream", "0", "-o", str(output), "--selector", "whole", "--kernel-size", "13", "--luma-only"])
+        (camera,) = FakeCamera.opened
+    assert code == 1 and camera.released
+    err = capsys.readouterr().err
+    assert "failed after 20 frames" in err and "connection to the camera lost" in err and "dropped under load" in err
+    written = int(err.split("; the ")[-1].split()[0])
+    assert count_frames(output) == written > 0
+
+
+def test_a_live_camera_under_load_drops_and_counts_and_a_file_never_drops(video, deblurrer, monkeypatch):
+    with monkeypatch.context() as patch:
+        _fake_camera(patch, delivered=60, period=0.002)
+        stream = deblur_stream(0, deblurrer=deblurrer, reestimate_every=100, queue_size=2, **QUIET)
+        infos = []
+        for _, info in stream:
+            time.sleep(0.02)  # a consumer ten times slower than the camera
+            infos.append(info)
+    assert stream.stats.live and stream.stats.dropped > 0 and len(infos) + stream.stats.dropped == 60
+    assert [info.dropped for info in infos] == sorted(info.dropped for info in infos)
+    assert infos[-1].source_index - infos[-1].index <= stream.stats.dropped
+    slow_file = deblur_stream(str(video), deblurrer=deblurrer, reestimate_every=100, queue_size=2, **QUIET)
+    count = 0
+    for _ in slow_file:
+        time.sleep(0.02)
+        count += 1
+    assert not slow_file.stats.live and count == FRAMES and slow_file.stats.dropped == 0
