@@ -142,8 +142,8 @@ def _run_eval_scorer(args):
 
     record = evaluate_scorer(args.model, args.labels, subset=args.subset, mode=args.mode)
     print(
-        f"{record['samples']} {args.subset} samples, {record['windows']} windows: AUC {record['auc']:.3f}, "
-        f"accuracy {record['accuracy']:.3f}; kernel similarity of the top-1 window {record['top1']:.3f} "
+        f"{record['samples']} {args.subset} samples, {record['windows']} windows: AUC {record['auc']:.3f} "
+        f"(95% bootstrap over samples {record['auc_interval'][0]:.3f}-{record['auc_interval'][1]:.3f}), accuracy {record['accuracy']:.3f}; kernel similarity of the top-1 window {record['top1']:.3f} "
         f"vs median window {record['median']:.3f} vs best window {record['best']:.3f} (medians over samples)"
     )
     if args.json:

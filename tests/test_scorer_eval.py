@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from goodregions.export.label_store import shard_name, write_shard
-from goodregions.export.scorer_eval import evaluate_scorer, roc_auc
+from goodregions.export.scorer_eval import bootstrap_auc, evaluate_scorer, roc_auc
 from goodregions.export.windows import window_boxes
 
 TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_scorer.onnx"
@@ -52,3 +52,22 @@ def test_a_scorer_that_finds_texture_picks_the_good_windows(tmp_path):
 def test_missing_subset_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="no validation shards"):
         evaluate_scorer(TINY_MODEL, tmp_path, subset="validation")
+
+
+def test_bootstrap_interval_brackets_the_auc_and_is_seeded():
+    rng = np.random.default_rng(3)
+    scores, labels = [], []
+    for _ in range(30):  # 30 samples of 20 windows; the score is informative but noisy
+        good = rng.random(20) < rng.uniform(0.1, 0.9)
+        scores.append(good + rng.normal(scale=1.0, size=20))
+        labels.append(good)
+    auc = roc_auc(np.concatenate(scores), np.concatenate(labels))
+    low, high = bootstrap_auc(scores, labels, resamples=300, rng=0)
+    assert low < auc < high and high - low < 0.2
+    assert bootstrap_auc(scores, labels, resamples=300, rng=0) == (low, high)
+
+
+def test_bootstrap_of_a_perfect_scorer_is_one():
+    labels = [np.array([True, False, True]), np.array([False, True, False])]
+    scores = [label.astype(float) for label in labels]
+    assert bootstrap_auc(scores, labels, resamples=50, rng=1) == (1.0, 1.0)
