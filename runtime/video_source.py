@@ -11,6 +11,9 @@ __all__ = ["LIVE_SCHEMES", "SourceError", "frames_of", "open_source"]
 
 # URL schemes of live sources, which drop frames rather than fall behind.
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
+# A network stream that stalls would block read() for good: OpenCV's backend gives up after
+# these, and the stalled stream then ends like a disconnected one.
+URL_OPEN_TIMEOUT_MS, URL_READ_TIMEOUT_MS = 10_000, 5_000
 
 
 class SourceError(RuntimeError):
@@ -28,6 +31,12 @@ def open_source(source, *, live=None):
     live : bool or None
         Whether the source is live (drops frames when the consumer is behind). None: True
         for cameras and URLs with a scheme of ``LIVE_SCHEMES``, False otherwise.
+
+    Notes
+    -----
+    A URL is opened with timeouts (``URL_OPEN_TIMEOUT_MS`` to connect, ``URL_READ_TIMEOUT_MS``
+    per frame), so a stream that stalls ends the stream like a disconnect rather than hanging.
+    A camera whose driver blocks in ``read()`` is not covered: OpenCV offers no timeout there.
 
     Returns
     -------
@@ -60,7 +69,11 @@ def open_source(source, *, live=None):
         scheme = text.split("://", 1)[0].lower() if "://" in text else None
         if scheme is None and not Path(text).is_file():
             raise FileNotFoundError(f"source {text!r} is not a video file, a camera index or a URL (rtsp://...)")
-        capture = cv2.VideoCapture(text)
+        if scheme is None:
+            capture = cv2.VideoCapture(text)
+        else:
+            timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, URL_OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, URL_READ_TIMEOUT_MS]
+            capture = cv2.VideoCapture(text, cv2.CAP_ANY, timeouts)
         if not capture.isOpened():
             raise ValueError(f"source {text!r} cannot be opened by OpenCV: not a video, a codec it lacks, or an unreachable URL")
         is_live = scheme in LIVE_SCHEMES if live is None else bool(live)

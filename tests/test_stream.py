@@ -12,6 +12,7 @@ from goodregions.runtime.cli import main
 from goodregions.runtime.pipeline import Deblurrer
 from goodregions.runtime.stream import SourceError, deblur_stream
 from goodregions.runtime.stream_command import write_stream
+from goodregions.runtime.video_source import URL_OPEN_TIMEOUT_MS, URL_READ_TIMEOUT_MS
 
 FRAMES, HEIGHT, WIDTH = 40, 120, 160
 QUIET = {"change_threshold": None, "sharpness_change": None}  # only the periodic schedule
@@ -167,7 +168,7 @@ class FakeCamera:
     opened = []
 
     def __init__(self, source, *args, delivered=30, period=0.002, fail="false"):
-        self.source, self.period, self.fail, self.released = source, period, fail, False
+        self.source, self.args, self.period, self.fail, self.released = source, args, period, fail, False
         self._frames = iter([frame.copy() for frame in frames(delivered)])
         FakeCamera.opened.append(self)
 
@@ -208,6 +209,10 @@ def test_a_live_source_that_disconnects_ends_cleanly_and_the_output_plays(source
         code = main(["stream", source, "-o", str(output), "--selector", "whole", "--kernel-size", "13", "--luma-only", "--json"])
         (camera,) = FakeCamera.opened
     assert code == 0 and camera.source in (0, source) and camera.released
+    if source.startswith("rtsp"):  # a stalled network stream must time out, not hang
+        _, params = camera.args
+        assert dict(zip(params[::2], params[1::2])) == {cv2.CAP_PROP_OPEN_TIMEOUT_MSEC: URL_OPEN_TIMEOUT_MS,
+                                                        cv2.CAP_PROP_READ_TIMEOUT_MSEC: URL_READ_TIMEOUT_MS}
     captured = capsys.readouterr()
     record = json.loads(captured.out.strip().splitlines()[-1])
     assert record["live"] and record["frames"] + record["dropped"] == 30
