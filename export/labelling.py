@@ -31,11 +31,9 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import cv2
@@ -44,6 +42,7 @@ from tqdm import tqdm
 
 from goodregions.kernels_fast import PRIORS, EstimatorConfig, estimate_kernel, kernel_similarity
 from goodregions.runtime.defaults import GOOD_SIMILARITY, PRIOR, WINDOW_SIZE, WINDOW_STRIDE
+from goodregions.runtime.worker_pool import init_estimator_worker, record_failure
 
 from .label_store import (
     LABEL_SUBSETS,
@@ -232,29 +231,6 @@ def _label_sample(task):
     return {"windows": len(boxes), "positives": int(labels.sum()), "seconds": seconds}
 
 
-def _init_worker():
-    from goodregions.kernels_fast import warmup
-
-    # Ctrl-C reaches every process of the terminal's group. The executor would catch a worker's
-    # KeyboardInterrupt and go on with the queued samples, so a worker dies at once instead; its
-    # shard is never partial under a final name (os.replace), at worst a hidden .tmp file is left.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
-    warmup()  # loads the on-disk compilation cache once per worker
-
-
-def _stop_workers(pool):
-    """Cancel the queued samples and end the workers now, not after their current sample."""
-    terminate = getattr(pool, "terminate_workers", None)  # public from Python 3.14
-    if terminate is not None:
-        terminate()
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-
-
 def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per_image=1, limit_images=None,
                   data_root=None, images=None, workers=None, overwrite=False, progress=True):
     """Label every window of synthetic blurred samples and store one shard per sample.
@@ -370,7 +346,7 @@ def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per
                         seed=seed, image_index=i, repeat=r)
             yield path, sample.blurred.astype(np.float32), sample.kernel, meta, settings, settings_json
 
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=init_estimator_worker, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
     try:
         if pool is None:
             for task in tasks():
@@ -388,14 +364,7 @@ def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per
             pool.shutdown()
         run["status"] = "complete"
     except BaseException as error:
-        run["status"] = "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {type(error).__name__}"
-        if pool is not None:
-            _stop_workers(pool)
-        if isinstance(error, BrokenProcessPool):
-            raise RuntimeError(
-                "a labelling worker died (killed, out of memory, or Ctrl-C); the finished shards are kept: "
-                "run the same command again to resume"
-            ) from error
+        record_failure(run, error, pool, job="labelling", kept="shards")
         raise
     finally:
         bar.close()

@@ -35,13 +35,13 @@ import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 
 from .defaults import PRIOR, WINDOW_SIZE, WINDOW_STRIDE
 from .evaluation_case import EVALUATION_SELECTORS, GRID_SELECTORS, case_rngs, evaluate_case, synthesize_case
+from .worker_pool import init_estimator_worker, record_failure
 
 __all__ = ["EvaluationSettings", "case_paths", "parse_selectors", "check_not_training", "plan_cases", "run_evaluation", "CASES_DIR",
            "MANIFEST_NAME"]
@@ -199,9 +199,7 @@ def case_paths(folder, key):
 
 
 def _init_worker(model, use_scorer):
-    from goodregions.export.labelling import _init_worker as init_labelling_worker
-
-    init_labelling_worker()  # Ctrl-C ends the worker, one OpenCV thread, Numba cache loaded
+    init_estimator_worker()
     if use_scorer:
         from .scorer import WindowScorer
 
@@ -306,7 +304,6 @@ def run_evaluation(images, kernels, out_dir, *, settings=None, model=None, worke
     """
     from tqdm import tqdm
 
-    from goodregions.export.labelling import _stop_workers
     from goodregions.kernels_fast import EstimatorConfig
 
     from .evaluation_report import write_report
@@ -379,12 +376,7 @@ def run_evaluation(images, kernels, out_dir, *, settings=None, model=None, worke
             pool.shutdown()
         run["status"] = "complete"
     except BaseException as error:
-        run["status"] = "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {type(error).__name__}"
-        if pool is not None:
-            _stop_workers(pool)
-        if isinstance(error, BrokenProcessPool):
-            raise RuntimeError("an evaluation worker died (killed, out of memory, or Ctrl-C); the finished cases are kept: "
-                               "run the same command again to resume") from error
+        record_failure(run, error, pool, job="evaluation", kept="cases")
         raise
     finally:
         bar.close()

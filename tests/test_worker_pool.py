@@ -1,0 +1,34 @@
+"""How a failed or interrupted pool run is recorded (labelling and evaluation share it)."""
+
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+from goodregions.runtime.worker_pool import record_failure
+
+
+class FakePool:
+    def __init__(self):
+        self.stopped = False
+
+    def terminate_workers(self):
+        self.stopped = True
+
+
+def test_an_interrupt_is_recorded_and_the_workers_end():
+    run, pool = {"status": "running"}, FakePool()
+    record_failure(run, KeyboardInterrupt(), pool, job="labelling", kept="shards")  # returns: the caller re-raises
+    assert run["status"] == "interrupted" and pool.stopped
+
+
+def test_a_dead_worker_becomes_a_clear_error_that_says_how_to_resume():
+    run, pool = {"status": "running"}, FakePool()
+    with pytest.raises(RuntimeError, match="a worker of the evaluation run died .* the finished cases are kept: run the same command again"):
+        record_failure(run, BrokenProcessPool("gone"), pool, job="evaluation", kept="cases")
+    assert run["status"] == "failed: BrokenProcessPool" and pool.stopped
+
+
+def test_an_error_without_a_pool_is_only_recorded():
+    run = {"status": "running"}
+    record_failure(run, ValueError("bad"), None, job="labelling", kept="shards")
+    assert run["status"] == "failed: ValueError"
