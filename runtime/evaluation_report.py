@@ -186,16 +186,13 @@ def _panel(picture, lines):
     return np.vstack([label, scaled])
 
 
-def _display(image):
-    return np.repeat(np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)[..., None], 3, axis=2)
-
-
 def draw_grid(record, case, settings):
     """A picture of one case: the sharp image with the true kernel over the blurred input, then a
     column per selector: its window and kernel on the blurred image over its deconvolution."""
     from goodregions.export.synthesis import load_gray
     from goodregions.kernels_fast import deconvolve
 
+    from .contact_sheet import to_display
     from .deblur_command import render_overlay
     from .evaluation_case import DECONVOLUTION, case_rngs, synthesize_case
 
@@ -204,7 +201,7 @@ def draw_grid(record, case, settings):
     kernels = case["kernels"]
     whole = (0, 0, blurred.shape[1], blurred.shape[0])
     columns = [np.vstack([_panel(render_overlay(sharp, whole, kernels["true"]), ["sharp", "true kernel"]),
-                          _panel(_display(blurred), ["blurred input", f"noise {settings.noise_sigma:g}"])])]
+                          _panel(to_display(blurred), ["blurred input", f"noise {settings.noise_sigma:g}"])])]
     for name, result in record["selectors"].items():
         if result["status"] != "ok":
             blank = np.full_like(columns[0][_LABEL_HEIGHT:], 90)
@@ -213,7 +210,7 @@ def draw_grid(record, case, settings):
         latent = deconvolve(blurred, kernels[name], method=DECONVOLUTION)
         text = [name, f"ER {result['error_ratio']:.2f}  sim {result['similarity']:.2f}"]
         columns.append(np.vstack([_panel(render_overlay(blurred, result["box"], kernels[name]), text),
-                                  _panel(_display(latent), [f"PSNR {result['psnr']:.2f} dB", f"SSIM {result['ssim']:.3f}"])]))
+                                  _panel(to_display(latent), [f"PSNR {result['psnr']:.2f} dB", f"SSIM {result['ssim']:.3f}"])]))
     height = max(column.shape[0] for column in columns)
     columns = [np.pad(column, ((0, height - column.shape[0]), (0, 0), (0, 0)), constant_values=90) for column in columns]
     gap = np.full((height, 4, 3), 255, dtype=np.uint8)
