@@ -9,7 +9,7 @@ import json
 import sys
 import time
 
-from .deblur_command import odd_int
+from .arg_types import odd_int
 from .model_file import ModelError
 from .scorer import InferenceError
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
 import numpy as np
+
+from .arg_types import positive_int
 
 __all__ = ["add_score_parser", "render_heatmap", "run_score"]
 
@@ -112,13 +113,6 @@ def run_score(args):
     return 0
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def add_score_parser(commands):
     """Add the ``score`` subcommand to the ``goodregions`` subparsers ``commands``."""
     score = commands.add_parser("score", help="score every window of an image with the ONNX window scorer")
@@ -128,7 +122,7 @@ def add_score_parser(commands):
     score.add_argument("--mode", choices=("dense", "windows"), default="dense",
                        help="dense: one pass over the frame (default); windows: every window on its own (exact, slow)")
     score.add_argument("--providers", choices=("auto", "cpu", "cuda"), default="auto", help="onnxruntime providers (default auto)")
-    score.add_argument("--top", type=_positive_int, default=5, metavar="K", help="windows listed in --json output (default 5)")
+    score.add_argument("--top", type=positive_int, default=5, metavar="K", help="windows listed in --json output (default 5)")
     score.add_argument("--heatmap", metavar="OUT.png", help="save the image with a score overlay and the best window")
     score.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     score.add_argument("--overwrite", action="store_true", help="replace an existing heatmap file")

@@ -141,7 +141,7 @@ def add_stream_parser(commands):
     """Add the ``stream`` subcommand to the ``commands`` subparsers of the ``goodregions`` parser."""
     from goodregions.kernels_fast import PRIORS
 
-    from .deblur_command import odd_int
+    from .arg_types import odd_int
     from .defaults import PRIOR
     from .selectors import SELECTORS
 
