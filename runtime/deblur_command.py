@@ -9,7 +9,6 @@ deblurred image (see :mod:`.contact_sheet`), written last.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -18,6 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from .arg_types import odd_int, positive_int
 
 __all__ = ["IMAGE_SUFFIXES", "add_deblur_parser", "collect_inputs", "model_available", "render_overlay", "run_deblur"]
 
@@ -168,7 +169,8 @@ def _make_deblurrer(args):
               "bundled); using --selector xu instead of cnn", file=sys.stderr)
         selector = "xu"
     return Deblurrer(selector=selector, model=args.model, kernel_size=args.kernel_size, prior=args.prior,
-                     method=args.method, luma_only=args.luma_only, box=tuple(args.box) if args.box else None)
+                     method=args.method, luma_only=args.luma_only, box=tuple(args.box) if args.box else None,
+                     candidates=args.candidates)
 
 
 def _process(deblurrer, path, plan, args, sheet=None):
@@ -198,6 +200,7 @@ def _process(deblurrer, path, plan, args, sheet=None):
         "output": str(plan["image"]),
         "selector": result.selector,
         "window": list(result.window),
+        "candidates": [list(box) for box in result.candidates],
         "window_score": None if result.score is None else round(float(result.score), 4),
         "scores": _summary(result.scores),
         "provider": result.provider,
@@ -283,14 +286,6 @@ def run_deblur(args):
     return 0
 
 
-def odd_int(text):
-    """argparse type of a kernel size: an odd integer >= 3."""
-    value = int(text)
-    if value < 3 or value % 2 == 0:
-        raise argparse.ArgumentTypeError(f"must be an odd integer >= 3, got {text}")
-    return value
-
-
 def add_deblur_parser(commands):
     """Add the ``deblur`` subcommand to the ``commands`` subparsers of the ``goodregions`` parser."""
     from goodregions.kernels_fast import DECONVOLUTION_METHODS, PRIORS
@@ -304,6 +299,9 @@ def add_deblur_parser(commands):
                         help="output file (one input, with an image suffix) or folder (same file names)")
     deblur.add_argument("--selector", choices=SELECTORS, default="cnn",
                         help="window selector (default cnn; without any model: xu, with a note)")
+    deblur.add_argument("--candidates", type=positive_int, default=1, metavar="N",
+                        help="estimate on the N best windows of cnn, fergus or xu and keep the kernel that agrees most "
+                             "with the others (N estimates; default 1: the best window)")
     deblur.add_argument("--box", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="window for --selector box")
     deblur.add_argument("--kernel-size", type=odd_int, metavar="N", help="odd kernel support (default: 31 from 512 px up, less below)")
     deblur.add_argument("--prior", choices=PRIORS, default=PRIOR, help=f"estimation prior (default {PRIOR})")

@@ -12,8 +12,10 @@ the grid of :func:`~goodregions.export.windows.window_boxes`; ``whole`` takes th
 ``oracle`` estimates a kernel on every grid window and keeps the one most similar to the true
 kernel, the ceiling of any window selector. Estimates are cached per window (the estimator is
 deterministic), so a grid selector reuses the oracle's estimate of its window and the
-oracle's similarity is at least every grid selector's. Each selector records the seconds of
-its own window's estimate, even when it was reused.
+oracle's similarity is at least every grid selector's. ``cnn-vote`` estimates a kernel on each
+of the scorer's ``VOTE_CANDIDATES`` best windows and keeps the one that agrees most with the
+others (:func:`~goodregions.runtime.consensus.most_agreeing`). Each selector records the
+seconds of its own windows' estimates (``cnn-vote``: all its candidates), even when reused.
 
 Measures per selector: kernel similarity to the true kernel; the error ratio (Levin et al.,
 hyper-Laplacian deconvolution, quarter-pixel alignment) and its integer-shift variant; PSNR
@@ -35,8 +37,10 @@ from goodregions.kernels_fast import best_shift, deconvolve, error_ratio, estima
 
 __all__ = ["EVALUATION_SELECTORS", "GRID_SELECTORS", "DECONVOLUTION", "case_rngs", "synthesize_case", "evaluate_case"]
 
-EVALUATION_SELECTORS = ("cnn", "fergus", "xu", "whole", "random", "center", "oracle")
-GRID_SELECTORS = ("cnn", "fergus", "xu", "center", "random", "oracle")
+EVALUATION_SELECTORS = ("cnn", "cnn-vote", "fergus", "xu", "whole", "random", "center", "oracle")
+GRID_SELECTORS = ("cnn", "cnn-vote", "fergus", "xu", "center", "random", "oracle")
+# Windows whose estimates vote in ``cnn-vote``: the scorer's best, after its overlap suppression.
+VOTE_CANDIDATES = 3
 DECONVOLUTION = "hyper_laplacian"
 
 
@@ -141,7 +145,8 @@ def evaluate_case(sharp, blurred, true_kernel, *, selectors, kernel_size, prior,
     """
     from goodregions.export.windows import window_boxes
 
-    from .selectors import select_window
+    from .consensus import most_agreeing
+    from .selectors import select_window, select_windows
 
     height, width = blurred.shape
     boxes = [tuple(int(v) for v in box) for box in window_boxes(blurred.shape, size=window_size, stride=stride)]
@@ -184,12 +189,22 @@ def evaluate_case(sharp, blurred, true_kernel, *, selectors, kernel_size, prior,
             select_seconds = time.perf_counter() - start - estimates[box][1]  # every other window's cost
         elif name == "whole":
             box, score, select_seconds = (0, 0, width, height), None, 0.0
+        elif name == "cnn-vote":
+            candidates = select_windows(blurred, VOTE_CANDIDATES, selector="cnn", scorer=scorer, window_size=window_size,
+                                        stride=stride)
+            select_seconds = time.perf_counter() - start
+            boxes_voting = [tuple(int(v) for v in selection.box) for selection in candidates]
+            reused = all(candidate in estimates for candidate in boxes_voting)
+            chosen = most_agreeing([estimate(candidate)[0] for candidate in boxes_voting])
+            box, score = boxes_voting[chosen], candidates[chosen].score
         else:
             selection = select_window(blurred, selector=name, scorer=scorer, rng=rng, window_size=window_size, stride=stride)
             box, score = tuple(int(v) for v in selection.box), selection.score
             select_seconds = time.perf_counter() - start
             reused = box in estimates
         kernel, estimate_seconds = estimate(box)
+        if name == "cnn-vote":
+            estimate_seconds = sum(estimates[candidate][1] for candidate in boxes_voting)
         measured, deconvolve_seconds = measure(box)
         seconds = {"select": select_seconds, "estimate": estimate_seconds, "deconvolve": deconvolve_seconds}
         seconds["total"] = sum(seconds.values())

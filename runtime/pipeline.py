@@ -40,7 +40,8 @@ from goodregions.kernels_fast import DECONVOLUTION_METHODS, PRIORS, deconvolve, 
 from goodregions.kernels_fast._validate import as_float_image, to_luminance
 
 from .defaults import PRIOR, WINDOW_SIZE, WINDOW_STRIDE
-from .selectors import SELECTORS, select_window
+from .consensus import most_agreeing
+from .selectors import SELECTORS, select_windows
 
 __all__ = ["Deblurrer", "Estimate", "Result", "default_kernel_size"]
 
@@ -50,6 +51,7 @@ DEFAULT_KERNEL_SIZE = 31
 _FULL_SIZE_SIDE = 512
 _MIN_KERNEL = 11
 _GRID_SELECTORS = ("cnn", "fergus", "xu", "center", "random")
+_SCORED_SELECTORS = ("cnn", "fergus", "xu")
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, RGB order
 
 
@@ -106,6 +108,9 @@ class Estimate:
     warnings : tuple of str
         What was also issued as ``UserWarning``: a small-image fallback, a reduced kernel
         size, a kernel touching its border.
+    candidates : tuple of tuple of int
+        The windows whose kernels were compared (``Deblurrer(candidates=...)``), best-ranked
+        first; ``window`` is one of them. Just ``(window,)`` with one candidate.
     """
 
     kernel: np.ndarray
@@ -118,6 +123,7 @@ class Estimate:
     touches_border: bool
     timings: dict = field(default_factory=dict)
     warnings: tuple = ()
+    candidates: tuple = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +154,8 @@ class Result:
         The ``alpha`` passed to :meth:`Deblurrer.deblur`, unchanged.
     warnings : tuple of str
         The messages also issued as ``UserWarning`` (see :class:`Estimate`).
+    candidates : tuple of tuple of int
+        The windows whose kernels were compared (see :class:`Estimate`).
     """
 
     image: np.ndarray
@@ -162,6 +170,7 @@ class Result:
     kernel_size: int = DEFAULT_KERNEL_SIZE
     alpha: np.ndarray | None = None
     warnings: tuple = ()
+    candidates: tuple = ()
 
 
 def _check_image(image, name="image"):
@@ -219,11 +228,18 @@ class Deblurrer:
         Seed of the ``random`` selector; one generator serves every call.
     mode : {"dense", "windows"}
         Scoring mode of ``cnn``.
+    candidates : int
+        With a scored selector (``cnn``, ``fergus``, ``xu``): estimate a kernel on this many of
+        its best windows (overlapping ones suppressed) and keep the kernel that agrees most
+        with the others (:func:`~goodregions.runtime.consensus.most_agreeing`). Each candidate
+        costs one estimate; 1 (the default) keeps the best window. ``goodregions evaluate``
+        measures ``cnn`` with 3 as ``cnn-vote``.
 
     Raises
     ------
     ValueError, TypeError
-        Unknown selector, prior or method, a bad kernel size, or a box with another selector.
+        Unknown selector, prior or method, a bad kernel size, a box with another selector, or
+        ``candidates`` other than 1 with an unscored selector.
     ModelError
         ``cnn`` without a usable model (pass ``model=`` or pick another selector).
 
@@ -233,7 +249,7 @@ class Deblurrer:
     """
 
     def __init__(self, *, selector="cnn", scorer=None, model=None, kernel_size=None, prior=PRIOR,
-                 method="hyper_laplacian", luma_only=False, box=None, rng=None, mode="dense"):
+                 method="hyper_laplacian", luma_only=False, box=None, rng=None, mode="dense", candidates=1):
         if selector not in SELECTORS:
             raise ValueError(f"selector must be one of {SELECTORS}, got {selector!r}; use 'cnn' with a model, else 'xu'")
         if prior not in PRIORS:
@@ -245,18 +261,23 @@ class Deblurrer:
             raise ValueError(f"kernel_size must be an odd int >= 3 or None (automatic), got {kernel_size!r}")
         if (selector == "box") != (box is not None):
             raise ValueError(f"box=(x, y, w, h) goes with selector='box' and only with it; got selector={selector!r}, box={box!r}")
+        if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1:
+            raise ValueError(f"candidates must be an int >= 1, got {candidates!r}")
+        if candidates > 1 and selector not in _SCORED_SELECTORS:
+            raise ValueError(f"candidates={candidates} needs a scored selector {_SCORED_SELECTORS} that ranks its windows, "
+                             f"got selector={selector!r}; pass candidates=1 or another selector")
         if selector == "cnn" and scorer is None:
             from .scorer import WindowScorer
 
             scorer = WindowScorer(model)
         self.selector, self.scorer, self.prior, self.method = selector, scorer, prior, method
         self.kernel_size = None if kernel_size is None else int(kernel_size)
-        self.luma_only, self.box, self.mode = bool(luma_only), box, mode
+        self.luma_only, self.box, self.mode, self.candidates = bool(luma_only), box, mode, int(candidates)
         self.rng = np.random.default_rng(rng)
 
     def __repr__(self):
         return (f"Deblurrer(selector={self.selector!r}, kernel_size={self.kernel_size}, prior={self.prior!r}, "
-                f"method={self.method!r}, luma_only={self.luma_only})")
+                f"method={self.method!r}, luma_only={self.luma_only}, candidates={self.candidates})")
 
     @property
     def window_size(self):
@@ -271,8 +292,9 @@ class Deblurrer:
                          f"selector {selector!r} falls back to 'whole' (the kernel is estimated on the whole image)")
             selector = "whole"
         grid = {"window_size": None, "stride": None} if selector == "cnn" else {"window_size": WINDOW_SIZE, "stride": WINDOW_STRIDE}
-        return select_window(luminance, selector=selector, scorer=self.scorer if selector == "cnn" else None,
-                             box=self.box, rng=self.rng, mode=self.mode, **grid)
+        count = self.candidates if selector in _SCORED_SELECTORS else 1
+        return select_windows(luminance, count, selector=selector, scorer=self.scorer if selector == "cnn" else None,
+                              box=self.box, rng=self.rng, mode=self.mode, **grid)
 
     def _kernel_size(self, image_shape, window, notes):
         limit = _largest_odd(min(window[2], window[3]) // 2)
@@ -323,13 +345,19 @@ class Deblurrer:
     def _estimate_luminance(self, luminance):
         notes = []
         start = time.perf_counter()
-        selection = self._select(luminance, notes)
-        x, y, w, h = selection.box
+        selections = self._select(luminance, notes)
         score_seconds = time.perf_counter() - start
-        kernel_size = self._kernel_size(luminance.shape, selection.box, notes)
+        # Every candidate window is large enough for the first one's kernel size: they share the grid.
+        kernel_size = self._kernel_size(luminance.shape, selections[0].box, notes)
         start = time.perf_counter()
-        kernel, diagnostics = estimate_kernel(np.ascontiguousarray(luminance[y:y + h, x:x + w]), kernel_size,
-                                              prior=self.prior, return_diagnostics=True)
+        found = []
+        for selection in selections:
+            x, y, w, h = selection.box
+            found.append(estimate_kernel(np.ascontiguousarray(luminance[y:y + h, x:x + w]), kernel_size, prior=self.prior,
+                                         return_diagnostics=True))
+        chosen = most_agreeing([kernel for kernel, _ in found])
+        kernel, diagnostics = found[chosen]
+        selection = selections[chosen]
         estimate_seconds = time.perf_counter() - start
         if diagnostics.touches_border:
             notes.append(f"the estimated {kernel_size}x{kernel_size} kernel reaches the border of its support: the blur may "
@@ -337,7 +365,8 @@ class Deblurrer:
         return Estimate(kernel=kernel, window=tuple(selection.box), selector=selection.selector, score=selection.score,
                         scores=selection.scores, provider=self.scorer.provider if selection.selector == "cnn" else None,
                         kernel_size=kernel_size, touches_border=bool(diagnostics.touches_border),
-                        timings={"score": score_seconds, "estimate": estimate_seconds}, warnings=tuple(notes))
+                        timings={"score": score_seconds, "estimate": estimate_seconds}, warnings=tuple(notes),
+                        candidates=tuple(tuple(s.box) for s in selections))
 
     def deblur(self, image, *, alpha=None, warn=True):
         """Estimate the blur of ``image`` on a chosen window and remove it from the whole image.
@@ -389,7 +418,8 @@ class Deblurrer:
         timings = dict(found.timings, deconvolve=time.perf_counter() - start)
         return Result(image=output, kernel=found.kernel, window=found.window, scores=found.scores, provider=found.provider,
                       timings=timings, touches_border=found.touches_border, selector=found.selector, score=found.score,
-                      kernel_size=found.kernel_size, alpha=alpha, warnings=found.warnings)
+                      kernel_size=found.kernel_size, alpha=alpha, warnings=found.warnings,
+                      candidates=found.candidates)
 
 
 def _issue(messages, warn):

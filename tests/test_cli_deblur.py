@@ -86,6 +86,7 @@ def test_json_overlay_and_kernel_outputs(inputs, tmp_path, capsys):
         assert set(record["scores"]) == {"best", "median", "count"} and record["scores"]["best"] >= record["scores"]["median"]
         assert {"read", "score", "estimate", "deconvolve", "write", "total"} <= set(record["timings"])
         assert record["kernel_size"] == 15 and isinstance(record["touches_border"], bool) and len(record["window"]) == 4
+        assert record["candidates"] == [record["window"]]
     overlay = cv2.imread(str(out / "a.overlay.png"))
     assert overlay.shape == (240, 240, 3)
     kernel = np.load(out / "a.kernel.npy")
@@ -109,6 +110,8 @@ def test_usage_errors(inputs, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["deblur", str(inputs / "a.png"), "-o", str(tmp_path / "o"), "--box", "0", "0", "100", "100"]) == 2
     assert "--selector box" in capsys.readouterr().err
+    assert main(["deblur", str(inputs / "a.png"), "-o", str(tmp_path / "o"), "--selector", "center", "--candidates", "3"]) == 2
+    assert "needs a scored selector" in capsys.readouterr().err
     assert main(["deblur", str(inputs / "a.png"), "-o", str(inputs / "a.png"), *FAST, "--overwrite"]) == 2
     assert "replace the input" in capsys.readouterr().err
     assert main(["deblur", str(inputs / "a.png"), "-o", str(tmp_path / "o"), "--model", str(tmp_path / "none.onnx")]) == 2

@@ -8,7 +8,7 @@ import pytest
 from goodregions.kernels_fast import deconvolve, kernel_similarity
 from goodregions.runtime.pipeline import Deblurrer, Result, default_kernel_size
 
-from conftest import blur
+from conftest import SAMPLES, blur
 
 pytest.importorskip("onnxruntime")
 
@@ -177,3 +177,32 @@ def test_bad_options_are_refused():
         Deblurrer(selector="center", kernel_size=10)
     with pytest.raises(TypeError, match="ndarray"):
         Deblurrer(selector="center").deblur([[0.5]])
+
+
+def test_candidates_vote_among_the_selectors_best_windows(hook_kernel):
+    import cv2
+
+    from goodregions.kernels_fast import convolve, estimate_kernel
+    from goodregions.runtime.consensus import most_agreeing
+    from goodregions.runtime.selectors import select_windows
+
+    # The whole 380 x 380 sample, so that a few windows overlap little enough to be candidates.
+    sharp = cv2.imread(str(SAMPLES / "synthetic_sharp.png"), cv2.IMREAD_GRAYSCALE) / 255.0
+    noise = np.random.default_rng(2).normal(0.0, 0.005, sharp.shape)
+    blurred = np.clip(convolve(sharp, hook_kernel, mode="same") + noise, 0.0, 1.0)
+    ranked = [s.box for s in select_windows(blurred, 3, selector="xu")]
+    assert len(ranked) == 3
+    result = Deblurrer(selector="xu", kernel_size=15, candidates=3).deblur(blurred, warn=False)
+    assert result.candidates == tuple(ranked) and result.window in ranked
+    kernels = [estimate_kernel(blurred[y:y + h, x:x + w], 15, prior="l0") for x, y, w, h in ranked]
+    assert result.window == ranked[most_agreeing(kernels)]
+    np.testing.assert_array_equal(result.kernel, kernels[ranked.index(result.window)])
+    single = Deblurrer(selector="xu", kernel_size=15).deblur(blurred, warn=False)
+    assert single.candidates == (single.window,) == (ranked[0],)
+
+
+def test_candidates_need_a_ranking_selector():
+    with pytest.raises(ValueError, match="candidates=3 needs a scored selector"):
+        Deblurrer(selector="center", candidates=3)
+    with pytest.raises(ValueError, match="candidates must be an int >= 1"):
+        Deblurrer(selector="xu", candidates=0)
