@@ -6,8 +6,9 @@ edges, a flat patch) gives a kernel unlike the others. Among the estimates of th
 best few windows, the one with the largest summed similarity to the others is kept.
 
 On the development images (never the validation ones) this chose better than the scorer's
-single best window: with three candidates, ER <= 3 rose from 75.2% to 77.1% over the 46 dev
-images x 8 Levin kernels (``goodregions evaluate --subset dev``; BENCHMARKS.md, "Evaluation").
+single best window, and better than keeping the candidate whose deconvolution has the
+sparsest gradients (Krishnan et al.'s L1/L2 measure), which chose worse than the best window
+alone. The number of candidates was chosen there too (BENCHMARKS.md, "Evaluation").
 """
 
 import numpy as np

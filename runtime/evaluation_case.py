@@ -40,7 +40,7 @@ __all__ = ["EVALUATION_SELECTORS", "GRID_SELECTORS", "DECONVOLUTION", "case_rngs
 EVALUATION_SELECTORS = ("cnn", "cnn-vote", "fergus", "xu", "whole", "random", "center", "oracle")
 GRID_SELECTORS = ("cnn", "cnn-vote", "fergus", "xu", "center", "random", "oracle")
 # Windows whose estimates vote in ``cnn-vote``: the scorer's best, after its overlap suppression.
-VOTE_CANDIDATES = 3
+VOTE_CANDIDATES = 5
 DECONVOLUTION = "hyper_laplacian"
 
 

@@ -11,8 +11,9 @@ selectors on the cases where all of them ran (a small image skips the grid selec
 3. ``cnn`` closes at least half of the success gap (ER <= 3) between ``random`` and
    ``oracle``: ``(cnn - random) / (oracle - random) >= 0.5``.
 
-The checks are made for ``cnn`` and again for ``cnn-vote`` (the scorer's three best windows
-voting on the kernel) when it ran; ``cnn-vote``'s estimate seconds are those of all three.
+The checks are made for ``cnn`` and again for ``cnn-vote`` (the scorer's best windows voting
+on the kernel, ``evaluation_case.VOTE_CANDIDATES`` of them) when it ran; ``cnn-vote``'s
+estimate seconds are those of all its candidates.
 A check whose selectors were not run is reported as skipped.
 """
 

@@ -233,7 +233,7 @@ class Deblurrer:
         its best windows (overlapping ones suppressed) and keep the kernel that agrees most
         with the others (:func:`~goodregions.runtime.consensus.most_agreeing`). Each candidate
         costs one estimate; 1 (the default) keeps the best window. ``goodregions evaluate``
-        measures ``cnn`` with 3 as ``cnn-vote``.
+        measures ``cnn`` with 5 as ``cnn-vote``.
 
     Raises
     ------
