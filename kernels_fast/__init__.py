@@ -9,7 +9,8 @@ every core before timing anything.
 from .deconv import DECONVOLUTION_METHODS, deconvolve
 from .estimate import PRIORS, EstimationDiagnostics, EstimatorConfig, estimate_kernel
 from .fft import convolve, fast_shape, pad_periodic, psf_to_otf
-from .metrics import best_shift, error_ratio, kernel_similarity, psnr, ssim
+from .image_quality import psnr, ssim
+from .metrics import best_shift, error_ratio, kernel_similarity
 from .warmup import warmup
 
 __all__ = [

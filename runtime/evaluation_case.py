@@ -84,19 +84,24 @@ def _interior(shape, side):
     return side, shape[0] - side, side, shape[1] - side
 
 
-def _measure(sharp, blurred, kernel, true_kernel):
-    """Similarity, error ratios, PSNR and SSIM of one kernel; also returns the deconvolution seconds."""
+def _measure(sharp, blurred, kernel, true_kernel, latent_true):
+    """Similarity, error ratios, PSNR and SSIM of one kernel; also returns the deconvolution seconds.
+
+    ``latent_true``, the deconvolution with the true kernel, is shared by every kernel of a case.
+    """
     start = time.perf_counter()
     latent = deconvolve(blurred, kernel, method=DECONVOLUTION)
     seconds = time.perf_counter() - start
+    latents = {"latent_estimated": latent, "latent_true": latent_true}
     side = max(kernel.shape + true_kernel.shape)  # the error ratio's own default border
     dy, dx = best_shift(sharp, latent, border=side, max_shift=side // 2)
     top, bottom, left, right = _interior(sharp.shape, side)
     reference, aligned = sharp[top:bottom, left:right], latent[top + dy:bottom + dy, left + dx:right + dx]
     record = {
         "similarity": kernel_similarity(kernel, true_kernel),
-        "error_ratio": error_ratio(sharp, blurred, kernel, true_kernel, method=DECONVOLUTION),
-        "error_ratio_integer": error_ratio(sharp, blurred, kernel, true_kernel, method=DECONVOLUTION, shift_step=1.0),
+        "error_ratio": error_ratio(sharp, blurred, kernel, true_kernel, method=DECONVOLUTION, **latents),
+        "error_ratio_integer": error_ratio(sharp, blurred, kernel, true_kernel, method=DECONVOLUTION, shift_step=1.0,
+                                           **latents),
         "psnr": psnr(reference, aligned),
         "ssim": ssim(reference, aligned),
         "shift": [dy, dx],
@@ -162,10 +167,11 @@ def evaluate_case(sharp, blurred, true_kernel, *, selectors, kernel_size, prior,
 
     def measure(box):
         if box not in measures:
-            measures[box] = _measure(sharp, blurred, estimates[box][0], true_kernel)
+            measures[box] = _measure(sharp, blurred, estimates[box][0], true_kernel, latent_true)
         return measures[box]
 
-    true_record, _ = _measure(sharp, blurred, true_kernel, true_kernel)
+    latent_true = deconvolve(blurred, true_kernel, method=DECONVOLUTION)
+    true_record, _ = _measure(sharp, blurred, true_kernel, true_kernel, latent_true)
     top, bottom, left, right = _interior(sharp.shape, max(true_kernel.shape))
     reference = {"true": true_record, "blurred": {"psnr": psnr(sharp[top:bottom, left:right], blurred[top:bottom, left:right]),
                                                   "ssim": ssim(sharp[top:bottom, left:right], blurred[top:bottom, left:right])}}

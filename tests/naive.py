@@ -61,7 +61,7 @@ def normal_operator(autocorrelation, kernel):
     return result
 
 
-# --- deconv and metrics twins (kernels_fast/deconv.py, kernels_fast/metrics.py) ----------
+# --- deconv and metrics twins (kernels_fast/deconv.py, metrics.py, image_quality.py) ---
 # Vectorised NumPy, computed in the dtype of the input (float32 stays float32), so the
 # tests can compare the float64 jitted cores against float32 arithmetic too.
 
@@ -167,7 +167,7 @@ def interpolated_ssd(reference, image, border, dy, dx):
 
 
 def ssim(reference, image, data_range=1.0):
-    """Twin of ``metrics.ssim`` on gray images: Wang et al.'s formula window by window.
+    """Twin of ``image_quality.ssim`` on gray images: Wang et al.'s formula window by window.
 
     Every 11 x 11 window wholly inside the image, Gaussian weights of sigma 1.5 summing to 1,
     weighted means, variances and covariance computed directly from their definitions.

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from goodregions.kernels_fast import metrics
 from goodregions.kernels_fast.deconv import DECONVOLUTION_METHODS
 from goodregions.kernels_fast.fft import convolve
-from goodregions.kernels_fast.metrics import best_shift, error_ratio, kernel_similarity, psnr, ssim
+from goodregions.kernels_fast import best_shift, error_ratio, kernel_similarity, psnr, ssim
 
 import naive
 from conftest import line_kernel
@@ -296,3 +296,18 @@ def test_psnr_bad_input(reference, image, options, error, match):
 
 def test_warmup_runs():
     metrics._warmup()
+
+
+def test_error_ratio_with_given_deconvolutions_equals_its_own(sharp_sample, hook_kernel):
+    from goodregions.kernels_fast import deconvolve
+
+    sharp = sharp_sample[:96, :96]
+    blurred = convolve(sharp, hook_kernel, mode="same") + np.random.default_rng(3).normal(0, 0.01, sharp.shape)
+    estimate = np.roll(np.pad(hook_kernel, 1), 1, axis=0) * 0.8 + 0.2 / 225
+    latents = {"latent_estimated": deconvolve(blurred, estimate), "latent_true": deconvolve(blurred, hook_kernel)}
+    assert latents["latent_estimated"].min() < 0.0 or latents["latent_estimated"].max() > 1.0  # ringing is allowed
+    for step in (0.25, 1.0):
+        assert error_ratio(sharp, blurred, estimate, hook_kernel, shift_step=step, **latents) == \
+            error_ratio(sharp, blurred, estimate, hook_kernel, shift_step=step)
+    with pytest.raises(ValueError, match="latent_true must have the shape of blurred"):
+        error_ratio(sharp, blurred, estimate, hook_kernel, latent_true=latents["latent_true"][:-1])
