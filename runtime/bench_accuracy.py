@@ -11,6 +11,7 @@ and by the error ratio (hyper-Laplacian deconvolution), aligned on Levin's quart
 grid and, as a second figure, on integer shifts only.
 """
 
+import dataclasses
 import multiprocessing
 import os
 import statistics
@@ -70,15 +71,34 @@ def make_case(image_path, kernel, seed):
     return sharp, blurred
 
 
-def _run_case(task):
-    from goodregions.kernels_fast import error_ratio, estimate_kernel, kernel_similarity
+def parse_overrides(items):
+    """``["iterations_per_level=4", ...]`` to a dict of EstimatorConfig fields, typed as the defaults."""
+    from goodregions.kernels_fast import EstimatorConfig
 
-    image_path, kernel_index, kernel, seed = task
+    defaults = dataclasses.asdict(EstimatorConfig())
+    overrides = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        if not sep or name not in defaults:
+            raise ValueError(f"--set takes NAME=VALUE with NAME an EstimatorConfig field ({', '.join(defaults)}), got {item!r}")
+        try:
+            overrides[name] = type(defaults[name])(text)
+        except ValueError:
+            raise ValueError(f"--set {name} must be a {type(defaults[name]).__name__} like its default "
+                             f"{defaults[name]!r}, got {text!r}") from None
+    return overrides
+
+
+def _run_case(task):
+    from goodregions.kernels_fast import EstimatorConfig, error_ratio, estimate_kernel, kernel_similarity
+
+    image_path, kernel_index, kernel, seed, priors, overrides = task
     sharp, blurred = make_case(image_path, kernel, seed)
+    config = EstimatorConfig(**overrides)
     results = []
-    for prior in PRIORS:
+    for prior in priors:
         start = time.perf_counter()
-        estimated = estimate_kernel(blurred, KERNEL_SIZE, prior=prior)
+        estimated = estimate_kernel(blurred, KERNEL_SIZE, prior=prior, config=config)
         seconds = time.perf_counter() - start
         results.append(
             {
@@ -94,10 +114,10 @@ def _run_case(task):
     return results
 
 
-def summarise(cases):
+def summarise(cases, priors=PRIORS):
     """Per prior: median similarity, ER success rates, mean ER and median time."""
     summary = {}
-    for prior in PRIORS:
+    for prior in priors:
         rows = [case for case in cases if case["prior"] == prior]
         ratios = np.array([case["error_ratio"] for case in rows])
         integer = np.array([case["error_ratio_integer"] for case in rows])
@@ -117,8 +137,16 @@ def summarise(cases):
     return summary
 
 
-def run_accuracy_benchmark(*, json_path=None, data_root=None, workers=None, limit=None):
-    """Run the benchmark, print the summary table and optionally save everything as JSON."""
+def run_accuracy_benchmark(*, json_path=None, data_root=None, workers=None, limit=None, priors=PRIORS, overrides=None):
+    """Run the benchmark, print the summary table and optionally save everything as JSON.
+
+    ``priors`` limits the priors run; ``overrides`` (EstimatorConfig fields to values, from
+    :func:`parse_overrides`) tries other estimator settings, recorded in the JSON.
+    """
+    overrides = dict(overrides or {})
+    unknown = [prior for prior in priors if prior not in PRIORS]
+    if unknown or not priors:
+        raise ValueError(f"priors must be a non-empty selection of {PRIORS}, got {tuple(priors)}")
     from goodregions.export.split import load_split
     from goodregions.kernels_fast import warmup
 
@@ -128,14 +156,14 @@ def run_accuracy_benchmark(*, json_path=None, data_root=None, workers=None, limi
         images = images[:limit]
     root = Path(images[0]).parent.parent
     kernels = load_levin_kernels(root)
-    tasks = [(str(path), k, kernels[k], 1000 * i + k) for i, path in enumerate(images) for k in range(8)]
+    tasks = [(str(path), k, kernels[k], 1000 * i + k, tuple(priors), overrides) for i, path in enumerate(images) for k in range(8)]
     workers = workers or os.cpu_count() or 1
     warmup()
     cases = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for results in tqdm(pool.map(_run_case, tasks), total=len(tasks), desc="accuracy", unit="case"):
             cases.extend(results)
-    summary = summarise(cases)
+    summary = summarise(cases, priors)
     print(f"{'prior':6} {'cases':>5} {'median sim':>10} {'ER<=2':>6} {'ER<=3':>6} {'mean ER':>8} {'median s':>8} "
           f"{'int ER<=2':>9} {'int ER<=3':>9}")
     for prior, row in summary.items():
@@ -146,7 +174,8 @@ def run_accuracy_benchmark(*, json_path=None, data_root=None, workers=None, limi
         )
     record = {
         "benchmark": "accuracy",
-        "protocol": {"crop": CROP, "kernel_size": KERNEL_SIZE, "noise_sigma": NOISE_SIGMA, "images": len(images), "kernels": "Levin 1-8, rot180"},
+        "protocol": {"crop": CROP, "kernel_size": KERNEL_SIZE, "noise_sigma": NOISE_SIGMA, "images": len(images), "kernels": "Levin 1-8, rot180",
+                     "estimator_overrides": overrides},
         "environment": environment(),
         "summary": summary,
         "cases": cases,

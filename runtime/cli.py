@@ -83,9 +83,11 @@ def _run_bench_kernels(args):
 
 
 def _run_bench_accuracy(args):
-    from .bench_accuracy import run_accuracy_benchmark
+    from .bench_accuracy import parse_overrides, run_accuracy_benchmark
 
-    run_accuracy_benchmark(json_path=args.json, data_root=args.data, workers=args.workers, limit=args.limit)
+    overrides = parse_overrides(args.set)  # a bad --set is a ValueError, reported by main
+    run_accuracy_benchmark(json_path=args.json, data_root=args.data, workers=args.workers, limit=args.limit,
+                           priors=tuple(args.priors.split(",")), overrides=overrides)
     return 0
 
 
@@ -198,6 +200,9 @@ def _build_parser():
     accuracy.add_argument("--data", metavar="DIR", help="the shared data folder (default: $GOODREGIONS_DATA or ../shared/data)")
     accuracy.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     accuracy.add_argument("--limit", type=int, default=None, help="use only the first N images (quick check)")
+    accuracy.add_argument("--priors", choices=("dark,l0", "dark", "l0"), default="dark,l0", help="priors to run (default both)")
+    accuracy.add_argument("--set", action="append", metavar="NAME=VALUE",
+                          help="try another EstimatorConfig value, e.g. --set iterations_per_level=4 (repeatable)")
     accuracy.set_defaults(handler=_run_bench_accuracy)
     from .bench_runtime import add_bench_runtime_parser  # handler in bench_runtime.py
 

@@ -1,0 +1,35 @@
+"""goodregions bench accuracy: the estimator settings it can try, and a one-image run."""
+
+import json
+
+import pytest
+from conftest import SHARED_DATA
+
+from goodregions.runtime.bench_accuracy import parse_overrides, run_accuracy_benchmark
+from goodregions.runtime.cli import main
+
+
+def test_overrides_are_typed_like_the_defaults():
+    assert parse_overrides(["iterations_per_level=4", "lambda_grad=0.004"]) == {"iterations_per_level": 4, "lambda_grad": 0.004}
+    assert parse_overrides(None) == {}
+    with pytest.raises(ValueError, match="EstimatorConfig field"):
+        parse_overrides(["iterations=4"])
+    with pytest.raises(ValueError, match="must be a int like its default 5, got '4.5'"):
+        parse_overrides(["iterations_per_level=4.5"])
+
+
+def test_a_bad_set_is_a_usage_error(capsys):
+    assert main(["bench", "accuracy", "--set", "nonsense"]) == 2
+    assert "--set takes NAME=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "levin09_kernels").is_dir(), reason="needs the shared data folder")
+def test_one_image_with_an_override_is_recorded(tmp_path):
+    path = tmp_path / "accuracy.json"
+    record = run_accuracy_benchmark(json_path=path, data_root=SHARED_DATA, workers=1, limit=1, priors=("l0",),
+                                    overrides={"iterations_per_level": 2})
+    saved = json.loads(path.read_text())
+    assert saved["protocol"]["estimator_overrides"] == {"iterations_per_level": 2}
+    assert list(saved["summary"]) == ["l0"] and len(saved["cases"]) == 8 == saved["summary"]["l0"]["cases"]
+    assert {case["prior"] for case in record["cases"]} == {"l0"}
+    assert all(case["error_ratio"] > 0.0 and 0.0 < case["similarity"] <= 1.0 for case in record["cases"])
