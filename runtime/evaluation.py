@@ -321,7 +321,7 @@ def run_evaluation(images, kernels, out_dir, *, settings=None, model=None, worke
     check_not_training(images)
     scorer = None
     grid = {"window_size": WINDOW_SIZE, "stride": WINDOW_STRIDE}
-    if "cnn" in settings.selectors:
+    if {"cnn", "cnn-vote"} & set(settings.selectors):
         from .scorer import WindowScorer
 
         scorer = WindowScorer(model)

@@ -186,6 +186,15 @@ def test_cnn_vote_keeps_one_of_the_scorers_best_windows_and_pays_for_every_candi
         assert vote["seconds"]["estimate"] >= cnn["seconds"]["estimate"] * (1 - 1e-9)
 
 
+def test_cnn_vote_alone_uses_the_given_model(evaluated, inputs, tmp_path):
+    _, _, results = evaluated
+    out = tmp_path / "vote"
+    assert main(_argv(inputs, out, "--selectors", "cnn-vote", "--grids", "0")) == 0
+    alone = json.loads((out / "results.json").read_text())
+    assert alone["settings"]["model_sha256"] == results["settings"]["model_sha256"]
+    assert [c["selectors"]["cnn-vote"]["box"] for c in alone["cases"]] == [c["selectors"]["cnn-vote"]["box"] for c in results["cases"]]
+
+
 def test_true_kernel_gives_error_ratio_one_and_stored_kernels_give_the_recorded_measures(evaluated):
     out, _, results = evaluated
     settings = EvaluationSettings(kernel_size=15)
