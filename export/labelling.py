@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from goodregions.kernels_fast import PRIORS, EstimatorConfig, estimate_kernel, kernel_similarity
 from goodregions.runtime.defaults import GOOD_SIMILARITY, PRIOR, WINDOW_SIZE, WINDOW_STRIDE
-from goodregions.runtime.worker_pool import init_estimator_worker, record_failure
+from goodregions.runtime.worker_pool import finishing_run, init_estimator_worker
 
 from .label_store import (
     LABEL_SUBSETS,
@@ -347,7 +347,8 @@ def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per
             yield path, sample.blurred.astype(np.float32), sample.kernel, meta, settings, settings_json
 
     pool = ProcessPoolExecutor(max_workers=workers, initializer=init_estimator_worker, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
-    try:
+    with finishing_run(run, pool, job="labelling", kept="shards", bar=bar, start=start,
+                       save=lambda: save_manifest(folder, manifest)):
         if pool is None:
             for task in tasks():
                 record(_label_sample(task))
@@ -362,13 +363,5 @@ def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per
             for future in wait(pending).done:
                 record(future.result())
             pool.shutdown()
-        run["status"] = "complete"
-    except BaseException as error:
-        record_failure(run, error, pool, job="labelling", kept="shards")
-        raise
-    finally:
-        bar.close()
-        run["seconds"] = round(time.perf_counter() - start, 3)
-        save_manifest(folder, manifest)
     return dict(run)
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from .defaults import PRIOR, WINDOW_SIZE, WINDOW_STRIDE
 from .evaluation_case import EVALUATION_SELECTORS, GRID_SELECTORS, case_rngs, evaluate_case, synthesize_case
-from .worker_pool import init_estimator_worker, record_failure
+from .worker_pool import finishing_run, init_estimator_worker
 
 __all__ = ["EvaluationSettings", "case_paths", "parse_selectors", "check_not_training", "plan_cases", "run_evaluation", "CASES_DIR",
            "MANIFEST_NAME"]
@@ -359,29 +359,21 @@ def run_evaluation(images, kernels, out_dir, *, settings=None, model=None, worke
     tasks = [(case, settings, grid, str(folder)) for case in todo]
     bar = tqdm(total=len(todo), unit="case", desc="evaluate", disable=not progress, file=sys.stderr)
     start = time.perf_counter()
-    pool = None
-    try:
-        if workers == 1:
+    pool = None if workers == 1 else ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                                         initializer=_init_worker, initargs=(model, scorer is not None))
+    with finishing_run(run, pool, job="evaluation", kept="cases", bar=bar, start=start,
+                       save=lambda: _write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1))):
+        if pool is None:
             for task in tasks:
                 _run_case(task, scorer)
                 run["computed"] += 1
                 bar.update()
         else:
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=(model, scorer is not None))
             for future in as_completed([pool.submit(_run_case, task) for task in tasks]):
                 future.result()
                 run["computed"] += 1
                 bar.update()
             pool.shutdown()
-        run["status"] = "complete"
-    except BaseException as error:
-        record_failure(run, error, pool, job="evaluation", kept="cases")
-        raise
-    finally:
-        bar.close()
-        run["seconds"] = round(time.perf_counter() - start, 3)
-        _write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1))
     records = [_load_done(folder, case) for case in cases]
     report = write_report(folder, records, cases, settings=settings, fingerprint=fingerprint, grids=grids)
     return {"computed": run["computed"], "skipped": run["skipped"], "seconds": run["seconds"], "report": report}

@@ -1,4 +1,5 @@
-"""Process pools of the long jobs (labelling, evaluation): worker set-up, and a clean stop.
+"""Process pools of the long jobs (labelling, evaluation): worker set-up, a clean stop, and
+the bookkeeping of a run however it ends.
 
 Both jobs write one finished file per task, atomically, so a pool that fails or is
 interrupted loses only the tasks in flight, and the same command resumes.
@@ -6,10 +7,12 @@ interrupted loses only the tasks in flight, and the same command resumes.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import time
 from concurrent.futures.process import BrokenProcessPool
 
-__all__ = ["init_estimator_worker", "stop_workers", "record_failure"]
+__all__ = ["init_estimator_worker", "stop_workers", "record_failure", "finishing_run"]
 
 
 def init_estimator_worker():
@@ -64,3 +67,24 @@ def record_failure(run, error, pool, *, job, kept):
     if isinstance(error, BrokenProcessPool):
         raise RuntimeError(f"a worker of the {job} run died (killed, out of memory, or Ctrl-C); the finished {kept} are kept: "
                            "run the same command again to resume") from error
+
+
+@contextlib.contextmanager
+def finishing_run(run, pool, *, job, kept, bar, start, save):
+    """Close a run's manifest entry however the ``with`` body ends.
+
+    On success ``run["status"]`` becomes ``"complete"``; on any exception
+    :func:`record_failure` records it and stops ``pool``, and the exception propagates.
+    Either way the progress ``bar`` is closed, ``run["seconds"]`` is set from ``start``
+    (a ``time.perf_counter()`` value) and ``save()`` writes the manifest.
+    """
+    try:
+        yield
+        run["status"] = "complete"
+    except BaseException as error:
+        record_failure(run, error, pool, job=job, kept=kept)
+        raise
+    finally:
+        bar.close()
+        run["seconds"] = round(time.perf_counter() - start, 3)
+        save()
