@@ -14,8 +14,10 @@ kernel, the ceiling of any window selector. Estimates are cached per window (the
 deterministic), so a grid selector reuses the oracle's estimate of its window and the
 oracle's similarity is at least every grid selector's. ``cnn-vote`` estimates a kernel on each
 of the scorer's ``VOTE_CANDIDATES`` best windows and keeps the one that agrees most with the
-others (:func:`~goodregions.runtime.consensus.most_agreeing`). Each selector records the
-seconds of its own windows' estimates (``cnn-vote``: all its candidates), even when reused.
+others (:func:`~goodregions.runtime.consensus.most_agreeing`); it ranks the same windows as
+``cnn``, so the image is scored once for both, and both record that scoring time. Each
+selector records the seconds of its own windows' estimates (``cnn-vote``: all its
+candidates), even when reused.
 
 Measures per selector: kernel similarity to the true kernel; the error ratio (Levin et al.,
 hyper-Laplacian deconvolution, quarter-pixel alignment) and its integer-shift variant; PSNR
@@ -151,7 +153,7 @@ def evaluate_case(sharp, blurred, true_kernel, *, selectors, kernel_size, prior,
     from goodregions.export.windows import window_boxes
 
     from .consensus import most_agreeing
-    from .selectors import select_window, select_windows
+    from .selectors import select_windows
 
     height, width = blurred.shape
     boxes = [tuple(int(v) for v in box) for box in window_boxes(blurred.shape, size=window_size, stride=stride)]
@@ -164,6 +166,18 @@ def evaluate_case(sharp, blurred, true_kernel, *, selectors, kernel_size, prior,
             kernel = estimate_kernel(np.ascontiguousarray(blurred[y:y + h, x:x + w]), kernel_size, prior=prior)
             estimates[box] = kernel, time.perf_counter() - start
         return estimates[box]
+
+    # cnn and cnn-vote rank the same windows: the image is scored once, for as many as cnn-vote needs.
+    wanted = {"cnn": VOTE_CANDIDATES if "cnn-vote" in selectors else 1}
+    ranked = {}  # selector -> (its windows best first, seconds)
+
+    def rank(selector):
+        if selector not in ranked:
+            start = time.perf_counter()
+            selections = select_windows(blurred, wanted.get(selector, 1), selector=selector, scorer=scorer, rng=rng,
+                                        window_size=window_size, stride=stride)
+            ranked[selector] = selections, time.perf_counter() - start
+        return ranked[selector]
 
     def measure(box):
         if box not in measures:
@@ -193,24 +207,19 @@ def evaluate_case(sharp, blurred, true_kernel, *, selectors, kernel_size, prior,
             box, score = boxes[int(np.argmax(similarities))], float(similarities.max())
             kernels["oracle_similarities"] = similarities
             select_seconds = time.perf_counter() - start - estimates[box][1]  # every other window's cost
+            voting = [box]
         elif name == "whole":
             box, score, select_seconds = (0, 0, width, height), None, 0.0
-        elif name == "cnn-vote":
-            candidates = select_windows(blurred, VOTE_CANDIDATES, selector="cnn", scorer=scorer, window_size=window_size,
-                                        stride=stride)
-            select_seconds = time.perf_counter() - start
-            boxes_voting = [tuple(int(v) for v in selection.box) for selection in candidates]
-            reused = all(candidate in estimates for candidate in boxes_voting)
-            chosen = most_agreeing([estimate(candidate)[0] for candidate in boxes_voting])
-            box, score = boxes_voting[chosen], candidates[chosen].score
+            voting = [box]
         else:
-            selection = select_window(blurred, selector=name, scorer=scorer, rng=rng, window_size=window_size, stride=stride)
-            box, score = tuple(int(v) for v in selection.box), selection.score
-            select_seconds = time.perf_counter() - start
-            reused = box in estimates
-        kernel, estimate_seconds = estimate(box)
-        if name == "cnn-vote":
-            estimate_seconds = sum(estimates[candidate][1] for candidate in boxes_voting)
+            selections, select_seconds = rank("cnn" if name == "cnn-vote" else name)
+            selections = selections[:VOTE_CANDIDATES if name == "cnn-vote" else 1]
+            voting = [tuple(int(v) for v in selection.box) for selection in selections]
+            reused = all(candidate in estimates for candidate in voting)
+            chosen = most_agreeing([estimate(candidate)[0] for candidate in voting])
+            box, score = voting[chosen], selections[chosen].score
+        kernel = estimate(box)[0]
+        estimate_seconds = sum(estimate(candidate)[1] for candidate in voting)  # cnn-vote pays for every candidate
         measured, deconvolve_seconds = measure(box)
         seconds = {"select": select_seconds, "estimate": estimate_seconds, "deconvolve": deconvolve_seconds}
         seconds["total"] = sum(seconds.values())
