@@ -1,8 +1,8 @@
-"""argparse value types shared by the ``goodregions`` subcommands."""
+"""argparse value types and option checks shared by the ``goodregions`` subcommands."""
 
 import argparse
 
-__all__ = ["odd_int", "positive_int"]
+__all__ = ["odd_int", "positive_int", "box_checked"]
 
 
 def odd_int(text):
@@ -19,3 +19,13 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def box_checked(handler):
+    """Wrap a subcommand handler: refuse --box without --selector box (and the reverse) as a
+    usage error before any work."""
+    def run(args):
+        if (args.selector == "box") != (args.box is not None):
+            raise ValueError("--box X Y W H goes with --selector box, and --selector box needs --box")
+        return handler(args)
+    return run

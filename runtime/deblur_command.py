@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .arg_types import odd_int, positive_int
+from .arg_types import box_checked, odd_int, positive_int
 
 __all__ = ["IMAGE_SUFFIXES", "add_deblur_parser", "collect_inputs", "model_available", "render_overlay", "run_deblur"]
 
@@ -314,14 +314,6 @@ def add_deblur_parser(commands):
     deblur.add_argument("--json", action="store_true", help="print one JSON object per image")
     deblur.add_argument("--overwrite", action="store_true", help="replace existing output files")
     deblur.add_argument("--model", metavar="ONNX", help="window-scorer model (default $GOODREGIONS_MODEL or the bundled one)")
-    deblur.set_defaults(handler=_checked(run_deblur))
+    deblur.set_defaults(handler=box_checked(run_deblur))
     return deblur
 
-
-def _checked(handler):
-    """Refuse --box without --selector box (and the reverse) as a usage error before any work."""
-    def run(args):
-        if (args.selector == "box") != (args.box is not None):
-            raise ValueError("--box X Y W H goes with --selector box, and --selector box needs --box")
-        return handler(args)
-    return run

@@ -97,7 +97,7 @@ def run_stream(args):
         selector = "xu"
     try:
         deblurrer = Deblurrer(selector=selector, model=args.model, kernel_size=args.kernel_size, prior=args.prior,
-                              box=tuple(args.box) if args.box else None)
+                              box=tuple(args.box) if args.box else None, candidates=args.candidates)
     except ModelError as error:
         print(f"goodregions stream: error: {error}", file=sys.stderr)
         return 2
@@ -123,6 +123,7 @@ def run_stream(args):
         "estimates_requested": stats.estimates_requested, "estimates_done": stats.estimates_done,
         "seconds": round(seconds, 3), "fps": round(written / seconds, 2) if seconds > 0 else 0.0,
         "peak_rss_mb": round(peak_rss_mb(), 1), "end_reason": stats.end_reason, "luma_only": args.luma_only,
+        "candidates": args.candidates,
     }
     if memory is not None:
         record["rss_samples"] = memory.finish()  # [frame, MiB] pairs
@@ -141,7 +142,7 @@ def add_stream_parser(commands):
     """Add the ``stream`` subcommand to the ``commands`` subparsers of the ``goodregions`` parser."""
     from goodregions.kernels_fast import PRIORS
 
-    from .arg_types import odd_int
+    from .arg_types import box_checked, odd_int, positive_int
     from .defaults import PRIOR
     from .selectors import SELECTORS
 
@@ -149,6 +150,9 @@ def add_stream_parser(commands):
     stream.add_argument("source", metavar="SRC", help="video file, camera index (0, 1, ...) or URL (rtsp://...)")
     stream.add_argument("-o", "--output", required=True, metavar="OUT.mp4", help="output video (mp4v codec)")
     stream.add_argument("--selector", choices=SELECTORS, default="cnn", help="window selector (default cnn; without a model: xu)")
+    stream.add_argument("--candidates", type=positive_int, default=1, metavar="N",
+                        help="at each new estimate, estimate on the N best windows of cnn, fergus or xu and keep the kernel "
+                             "that agrees most with the others (N estimates; default 1: the best window)")
     stream.add_argument("--box", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="window for --selector box")
     stream.add_argument("--model", metavar="ONNX", help="window-scorer model (default $GOODREGIONS_MODEL or the bundled one)")
     stream.add_argument("--kernel-size", type=odd_int, metavar="N", help="odd kernel support (default: from the frame size)")
@@ -167,5 +171,5 @@ def add_stream_parser(commands):
                         help="sample the resident memory every N frames; the samples go into the --json summary")
     stream.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     stream.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    stream.set_defaults(handler=run_stream)
+    stream.set_defaults(handler=box_checked(run_stream))
     return stream

@@ -246,3 +246,25 @@ def test_a_live_camera_under_load_drops_and_counts(deblurrer, monkeypatch):
     assert stream.stats.live and stream.stats.dropped > 0 and len(infos) + stream.stats.dropped == 60
     assert [info.dropped for info in infos] == sorted(info.dropped for info in infos)
     assert infos[-1].source_index - infos[-1].index <= stream.stats.dropped
+
+
+@pytest.mark.filterwarnings("ignore:image of 160x120 is smaller")  # the clip is smaller than one window
+def test_the_command_passes_candidates_to_the_deblurrer_and_checks_the_selector(video, tmp_path, capsys, monkeypatch):
+    seen = []
+    original = Deblurrer.estimate
+
+    def spy(self, *args, **kwargs):
+        seen.append((self.selector, self.candidates))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Deblurrer, "estimate", spy)
+    output = tmp_path / "out.mp4"
+    assert main(["stream", str(video), "-o", str(output), "--selector", "xu", "--candidates", "2", "--kernel-size", "13",
+                 "--luma-only", "--max-frames", "3", "--json"]) == 0
+    assert seen and set(seen) == {("xu", 2)}
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["candidates"] == 2
+    assert main(["stream", str(video), "-o", str(tmp_path / "c.mp4"), "--selector", "center", "--candidates", "2"]) == 2
+    assert "needs a scored selector" in capsys.readouterr().err
+    assert main(["stream", str(video), "-o", str(tmp_path / "b.mp4"), "--box", "0", "0", "100", "100"]) == 2
+    assert "--selector box" in capsys.readouterr().err
+    assert not (tmp_path / "c.mp4").exists() and not (tmp_path / "b.mp4").exists()
