@@ -18,6 +18,7 @@ import numpy as np
 from ._validate import as_float_image, check_kernel_size, to_luminance
 from .fft import _pad_periodic, _psf_to_otf, fast_shape
 from .kernel_update import (
+    _blurred_spectra,
     _correlations,
     _edge_threshold,
     _gradients,
@@ -185,9 +186,12 @@ def _estimate_level(blurred, kernel, lambdas, config, use_dark, patch):
     kernel_size = kernel.shape[0]
     height, width = blurred.shape
     fft_height, fft_width = fast_shape((height + kernel_size - 1, width + kernel_size - 1))
-    padded = _pad_periodic(blurred, fft_height, fft_width)
+    # The latent update runs in single precision (see latent._restore_l0).
+    padded = _pad_periodic(blurred, fft_height, fft_width).astype(np.float32)
     blurred_gx, blurred_gy = _gradients(blurred)
-    corr_height, corr_width = fast_shape((height + 2 * kernel_size, width + 2 * kernel_size))
+    # The correlations need lags up to kernel_size - 1 without wrap-around: the FFT shape of
+    # the latent update is just large enough.
+    blurred_spectra = _blurred_spectra(blurred_gx, blurred_gy, kernel_size, fft_height, fft_width)
     useful = None
     if config.useful_edge_fraction < 1.0:
         usefulness = _usefulness_map(blurred_gx, blurred_gy, _USEFULNESS_WINDOW)
@@ -195,11 +199,11 @@ def _estimate_level(blurred, kernel, lambdas, config, use_dark, patch):
     lambda_grad, lambda_dark = lambdas
     threshold = -1.0
     for _ in range(config.iterations_per_level):
-        otf = _psf_to_otf(kernel, (fft_height, fft_width))
+        otf = _psf_to_otf(kernel, (fft_height, fft_width)).astype(np.complex64)
         latent = _restore_l0(
             padded, otf, lambda_grad, lambda_dark if use_dark else 0.0, patch, config.kappa, config.beta_max
         )
-        latent = np.clip(latent[:height, :width], 0.0, 1.0)
+        latent = np.clip(latent[:height, :width], 0.0, 1.0).astype(np.float64)
         latent_gx, latent_gy = _gradients(latent)
         if useful is not None:
             latent_gx = np.where(useful, latent_gx, 0.0)
@@ -210,7 +214,7 @@ def _estimate_level(blurred, kernel, lambdas, config, use_dark, patch):
             threshold /= config.edge_decay
         selected_gx, selected_gy = _select_edges(latent_gx, latent_gy, threshold)
         autocorrelation, crosscorrelation = _correlations(
-            selected_gx, selected_gy, blurred_gx, blurred_gy, kernel_size, corr_height, corr_width
+            selected_gx, selected_gy, *blurred_spectra, kernel_size, fft_height, fft_width
         )
         weight = config.kernel_weight * max(autocorrelation[kernel_size - 1, kernel_size - 1], 1e-12)
         weights = np.full(kernel.shape, weight)

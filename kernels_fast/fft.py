@@ -20,6 +20,20 @@ def fast_shape(shape):
 
 
 @njit
+def _smooth_length(n):
+    """Smallest 2^a 3^b 5^c >= n, inside jitted code (where scipy's next_fast_len is not available)."""
+    length = max(int(n), 1)
+    while True:
+        rest = length
+        for factor in (2, 3, 5):
+            while rest % factor == 0:
+                rest //= factor
+        if rest == 1:
+            return length
+        length += 1
+
+
+@njit
 def _psf_to_otf(kernel, shape):
     # PSF centre rolled to (0, 0) so that multiplying by the OTF is a centred convolution.
     height, width = shape

@@ -186,7 +186,6 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
         patch = max(3, _odd_ceil(config.dark_patch * scale))
         height, width = image.shape
         fft_shape = fast_shape((height + size - 1, width + size - 1))
-        corr_shape = fast_shape((height + 2 * size, width + 2 * size))
         padded = pad_periodic(image, fft_shape)
         bx, by = _gradients(image)
         useful = None
@@ -208,7 +207,7 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
             else:
                 threshold /= config.edge_decay
             keep = gx * gx + gy * gy >= threshold
-            auto, cross = correlations(np.where(keep, gx, 0.0), np.where(keep, gy, 0.0), bx, by, size, corr_shape)
+            auto, cross = correlations(np.where(keep, gx, 0.0), np.where(keep, gy, 0.0), bx, by, size, fft_shape)
             weight = config.kernel_weight * max(auto[size - 1, size - 1], 1e-12)
             kernel = solve_kernel_cg(auto, cross, weight, config.cg_iterations, kernel)
             for _ in range(config.sparse_reweightings):

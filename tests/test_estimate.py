@@ -8,6 +8,7 @@ from goodregions.kernels_fast.fft import _pad_periodic, _psf_to_otf
 from goodregions.kernels_fast.estimate import _usefulness_map
 from goodregions.kernels_fast.kernel_update import (
     _apply_normal_operator,
+    _blurred_spectra,
     _correlations,
     _edge_threshold,
     _gradients,
@@ -31,15 +32,18 @@ def hook_case(sharp_sample, hook_kernel):
 
 @pytest.mark.parametrize("shape", [(24, 31), (32, 32)])
 @pytest.mark.parametrize("dark", [0.0, 4e-3])
-def test_restore_l0_matches_twin(shape, dark, sharp_sample, hook_kernel):
+@pytest.mark.parametrize("real, complex_, tolerance", [(np.float64, np.complex128, 1e-8), (np.float32, np.complex64, 1e-4)])
+def test_restore_l0_matches_twin(shape, dark, real, complex_, tolerance, sharp_sample, hook_kernel):
     # Noise breaks the exact ties of 8-bit values, where the twins may pick different minima.
     image = sharp_sample[: shape[0], : shape[1]] + np.random.default_rng(0).normal(0, 1e-3, shape)
     padded = _pad_periodic(image, shape[0] + 6, shape[1] + 5)
     otf = _psf_to_otf(hook_kernel[4:11, 4:11] / hook_kernel[4:11, 4:11].sum(), padded.shape)
-    ours = _restore_l0(padded, otf, 4e-3, dark, 5, 2.0, 1e5)
+    ours = _restore_l0(padded.astype(real), otf.astype(complex_), 4e-3, dark, 5, 2.0, 1e5)
     twin = naive.restore_l0(padded, otf, 4e-3, dark, 5, 2.0, 1e5)
-    # The L0 thresholds are discontinuous, so agreement is up to rare near-threshold pixels.
-    assert np.mean(np.abs(ours - twin) < 1e-8) > 0.99
+    assert ours.dtype == real
+    # The L0 thresholds are discontinuous, so the agreement (to the working precision) is up
+    # to rare near-threshold pixels.
+    assert np.mean(np.abs(ours - twin) < tolerance) > 0.99
 
 
 def test_gradients_and_edge_threshold_match_twins(sharp_sample):
@@ -56,7 +60,7 @@ def test_correlations_and_normal_operator_match_twins(sharp_sample):
     rng = np.random.default_rng(3)
     px, py = _gradients(np.ascontiguousarray(sharp_sample[:30, :28]))
     bx, by = rng.normal(size=(2, 30, 28))
-    auto, cross = _correlations(px, py, bx, by, 7, 45, 48)
+    auto, cross = _correlations(px, py, *_blurred_spectra(bx, by, 7, 45, 48), 7, 45, 48)
     twin_auto, twin_cross = naive.correlations(px, py, bx, by, 7, (45, 48))
     np.testing.assert_allclose(auto, twin_auto, atol=1e-10)
     np.testing.assert_allclose(cross, twin_cross, atol=1e-10)
@@ -67,10 +71,21 @@ def test_correlations_and_normal_operator_match_twins(sharp_sample):
     np.testing.assert_allclose(_apply_normal_operator(spectrum, kernel, 21), naive.normal_operator(auto, kernel), atol=1e-9)
 
 
+def test_correlations_need_no_more_than_kernel_size_minus_one_of_padding(sharp_sample):
+    # The estimator uses the latent update's FFT shape, H + k - 1: no lag may wrap around.
+    rng = np.random.default_rng(5)
+    px, py = _gradients(np.ascontiguousarray(sharp_sample[:30, :28]))
+    bx, by = rng.normal(size=(2, 30, 28))
+    tight = _correlations(px, py, *_blurred_spectra(bx, by, 7, 36, 34), 7, 36, 34)
+    roomy = _correlations(px, py, *_blurred_spectra(bx, by, 7, 64, 64), 7, 64, 64)
+    for ours, twin in zip(tight, roomy):
+        np.testing.assert_allclose(ours, twin, atol=1e-10)
+
+
 def test_cg_solves_the_normal_equations(sharp_sample):
     px, py = _gradients(np.ascontiguousarray(sharp_sample[:40, :40]))
     rng = np.random.default_rng(4)
-    auto, cross = _correlations(px, py, rng.normal(size=(40, 40)), rng.normal(size=(40, 40)), 5, 50, 50)
+    auto, cross = _correlations(px, py, *_blurred_spectra(rng.normal(size=(40, 40)), rng.normal(size=(40, 40)), 5, 50, 50), 5, 50, 50)
     weight = 0.01 * auto[4, 4]
     solution = _solve_kernel_cg(auto, cross, np.full((5, 5), weight), 200, np.zeros((5, 5)))
     np.testing.assert_allclose(naive.normal_operator(auto, solution) + weight * solution, cross, atol=1e-5 * np.abs(cross).max())
@@ -81,7 +96,7 @@ def test_cg_solves_the_normal_equations(sharp_sample):
 def test_reweighted_solve_matches_twin_and_usefulness_map_matches_scipy(sharp_sample):
     rng = np.random.default_rng(6)
     px, py = _gradients(np.ascontiguousarray(sharp_sample[:40, :40]))
-    auto, cross = _correlations(px, py, rng.normal(size=(40, 40)), rng.normal(size=(40, 40)), 5, 50, 50)
+    auto, cross = _correlations(px, py, *_blurred_spectra(rng.normal(size=(40, 40)), rng.normal(size=(40, 40)), 5, 50, 50), 5, 50, 50)
     start = rng.random((5, 5))
     weights = _sparsity_weights(start, 0.3, 1.0)
     np.testing.assert_allclose(weights, naive.sparsity_weights(start, 0.3, 1.0), rtol=1e-12)
@@ -171,7 +186,11 @@ def test_colour_and_integer_inputs_follow_the_dtype_policy(hook_case):
     gray = estimate_kernel(as16 / 65535.0, 9, prior="l0")
     np.testing.assert_allclose(estimate_kernel(as16, 9, prior="l0"), gray, atol=1e-12)
     colour = np.repeat((as16 / 65535.0)[..., None], 3, axis=2)
-    np.testing.assert_allclose(estimate_kernel(colour, 9, prior="l0"), gray, atol=1e-9)
+    # The luminance of equal channels differs from them by an ulp, which the single-precision
+    # latent update can round the other way: equal up to that.
+    from_colour = estimate_kernel(colour, 9, prior="l0")
+    np.testing.assert_allclose(from_colour, gray, atol=1e-3)
+    assert kernel_similarity(from_colour, gray) > 0.999
 
 
 def test_diagnostics_describe_the_pyramid_and_border_contact(hook_case):

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
+import scipy.fft
 import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from goodregions.kernels_fast import convolve, fast_shape, pad_periodic, psf_to_otf
-from goodregions.kernels_fast.fft import _pad_periodic, _psf_to_otf
+from goodregions.kernels_fast.fft import _pad_periodic, _psf_to_otf, _smooth_length
 
 import naive
 
@@ -134,3 +135,8 @@ def test_convolve_valid_needs_a_large_enough_image():
 def test_jitted_otf_twin_on_even_kernel():
     kernel = np.arange(1.0, 7.0).reshape(2, 3)
     np.testing.assert_allclose(_psf_to_otf(kernel, (8, 9)), naive.psf_to_otf(kernel, (8, 9)), atol=1e-12)
+
+
+def test_jitted_smooth_length_agrees_with_scipy():
+    lengths = [_smooth_length(n) for n in range(1, 400)]
+    assert lengths == [scipy.fft.next_fast_len(n, real=True) for n in range(1, 400)]
