@@ -36,9 +36,10 @@ def _smooth_length(n):
 @njit
 def _psf_to_otf(kernel, shape):
     # PSF centre rolled to (0, 0) so that multiplying by the OTF is a centred convolution.
+    # A float32 kernel gives a complex64 OTF, for the single-precision solves.
     height, width = shape
     kh, kw = kernel.shape
-    padded = np.zeros((height, width))
+    padded = np.zeros((height, width), dtype=kernel.dtype)
     for i in range(kh):
         for j in range(kw):
             padded[(i - kh // 2) % height, (j - kw // 2) % width] += kernel[i, j]
