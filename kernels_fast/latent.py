@@ -38,7 +38,7 @@ def _gradient_step(latent, threshold, beta, target):
     """Threshold the circular forward gradients of ``latent`` and write beta * D^T(g) into target.
 
     L0 proximal step: a gradient pair is kept only where |g|^2 >= threshold. The wrap-around
-    neighbours are looked up per row, not by a modulo per pixel (which cost half the time).
+    neighbours are looked up per row, not by a modulo per pixel (which cost two thirds of the time).
     """
     height, width = latent.shape
     gx = np.empty_like(latent)
