@@ -168,6 +168,10 @@ def _run_export_onnx(args):
 
 
 def _build_parser():
+    from goodregions.kernels_fast import PRIORS
+
+    from .defaults import PRIOR
+
     parser = argparse.ArgumentParser(prog="goodregions", description="Fast blind deblurring from well-chosen regions.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -182,7 +186,8 @@ def _build_parser():
 
     demo = commands.add_parser("demo", help="estimate and remove the blur of a bundled sample")
     demo.add_argument("-o", "--out", default="goodregions-demo", help="output folder (default: goodregions-demo)")
-    demo.add_argument("--prior", choices=("dark", "l0"), default="dark", help="image prior (default: dark)")
+    demo.add_argument("--prior", choices=PRIORS, default=PRIOR,
+                      help=f"image prior (default {PRIOR}, as for deblur and stream)")
     demo.add_argument("--overwrite", action="store_true", help="replace existing files in the folder")
     demo.add_argument("--sample", choices=("synthetic", "real", "all"), default="synthetic",
                       help="synthetic blur with ground truth (default), the bundled real photo (full pipeline), or both")

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .defaults import PRIOR
 from .image_io import check_writable, read_image, write_image, write_kernel
 from .samples import sample_path
 
@@ -27,7 +28,7 @@ def _kernel_picture(kernel, size):
     return cv2.resize(picture, (size, size), interpolation=cv2.INTER_NEAREST)
 
 
-def run_demo(out_dir, *, prior="dark", overwrite=False):
+def run_demo(out_dir, *, prior=PRIOR, overwrite=False):
     """Write the demo results into ``out_dir`` and return the summary dict."""
     from goodregions.kernels_fast import deconvolve, estimate_kernel, kernel_similarity, psnr
 
@@ -66,7 +67,7 @@ def run_demo(out_dir, *, prior="dark", overwrite=False):
     return summary
 
 
-def run_real_demo(out_dir, *, prior="dark", model=None, overwrite=False, note=print):
+def run_real_demo(out_dir, *, prior=PRIOR, model=None, overwrite=False, note=print):
     """Deblur the bundled real photo with the full pipeline into ``out_dir``; return the summary dict.
 
     The selector is ``cnn`` when a window-scorer model is available (``model``,

@@ -7,6 +7,7 @@ import pytest
 
 from goodregions.kernels_fast import kernel_similarity, warmup
 from goodregions.runtime.cli import main
+from goodregions.runtime.defaults import PRIOR
 from goodregions.runtime.samples import sample_path
 
 BLURRED = str(sample_path("synthetic_blurred.png"))
@@ -60,8 +61,9 @@ def test_estimate_warns_when_the_kernel_is_cut_off(capsys):
 
 def test_demo_writes_pictures_and_a_good_summary(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out), "--prior", "l0"]) == 0
+    assert main(["demo", "-o", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["prior"] == PRIOR == "l0"  # the demo shows what deblur and stream do
     assert summary["kernel_similarity"] > 0.8
     assert summary["psnr_deblurred_db"] > summary["psnr_blurred_db"] + 3.0
     for name in ("blurred.png", "deblurred.png", "kernel_estimated.png", "kernel_true.png"):
