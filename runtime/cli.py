@@ -178,7 +178,7 @@ def _build_parser():
     estimate = commands.add_parser("estimate", help="estimate the blur kernel of an image")
     estimate.add_argument("input", metavar="IN", help="blurred image file")
     estimate.add_argument("--kernel-size", type=odd_int, required=True, metavar="N", help="odd kernel support, larger than the blur")
-    estimate.add_argument("--prior", choices=("dark", "l0"), default="dark", help="image prior (default: dark)")
+    estimate.add_argument("--prior", choices=PRIORS, default="dark", help="image prior (default: dark)")
     estimate.add_argument("-o", "--output", metavar="KERNEL", help="save the kernel (.npy values, or .png picture)")
     estimate.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     estimate.add_argument("--json", action="store_true", help="print one JSON object instead of text")
