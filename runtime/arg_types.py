@@ -2,7 +2,7 @@
 
 import argparse
 
-__all__ = ["odd_int", "positive_int", "box_checked"]
+__all__ = ["odd_int", "positive_int", "box_checked", "add_candidates_option"]
 
 
 def odd_int(text):
@@ -29,3 +29,11 @@ def box_checked(handler):
             raise ValueError("--box X Y W H goes with --selector box, and --selector box needs --box")
         return handler(args)
     return run
+
+
+def add_candidates_option(parser, *, when=""):
+    """Add ``--candidates N`` (the kernel vote among the N best windows) to a subcommand;
+    ``when`` opens its help, such as "at each new estimate, "."""
+    parser.add_argument("--candidates", type=positive_int, default=1, metavar="N",
+                        help=f"{when}estimate on the N best windows of cnn, fergus or xu and keep the kernel that agrees "
+                             "most with the others (N estimates; default 1: the best window)")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .arg_types import box_checked, odd_int, positive_int
+from .arg_types import add_candidates_option, box_checked, odd_int
 
 __all__ = ["IMAGE_SUFFIXES", "add_deblur_parser", "collect_inputs", "model_available", "render_overlay", "run_deblur"]
 
@@ -299,9 +299,7 @@ def add_deblur_parser(commands):
                         help="output file (one input, with an image suffix) or folder (same file names)")
     deblur.add_argument("--selector", choices=SELECTORS, default="cnn",
                         help="window selector (default cnn; without any model: xu, with a note)")
-    deblur.add_argument("--candidates", type=positive_int, default=1, metavar="N",
-                        help="estimate on the N best windows of cnn, fergus or xu and keep the kernel that agrees most "
-                             "with the others (N estimates; default 1: the best window)")
+    add_candidates_option(deblur)
     deblur.add_argument("--box", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="window for --selector box")
     deblur.add_argument("--kernel-size", type=odd_int, metavar="N", help="odd kernel support (default: 31 from 512 px up, less below)")
     deblur.add_argument("--prior", choices=PRIORS, default=PRIOR, help=f"estimation prior (default {PRIOR})")

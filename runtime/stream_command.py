@@ -142,7 +142,7 @@ def add_stream_parser(commands):
     """Add the ``stream`` subcommand to the ``commands`` subparsers of the ``goodregions`` parser."""
     from goodregions.kernels_fast import PRIORS
 
-    from .arg_types import box_checked, odd_int, positive_int
+    from .arg_types import add_candidates_option, box_checked, odd_int
     from .defaults import PRIOR
     from .selectors import SELECTORS
 
@@ -150,9 +150,7 @@ def add_stream_parser(commands):
     stream.add_argument("source", metavar="SRC", help="video file, camera index (0, 1, ...) or URL (rtsp://...)")
     stream.add_argument("-o", "--output", required=True, metavar="OUT.mp4", help="output video (mp4v codec)")
     stream.add_argument("--selector", choices=SELECTORS, default="cnn", help="window selector (default cnn; without a model: xu)")
-    stream.add_argument("--candidates", type=positive_int, default=1, metavar="N",
-                        help="at each new estimate, estimate on the N best windows of cnn, fergus or xu and keep the kernel "
-                             "that agrees most with the others (N estimates; default 1: the best window)")
+    add_candidates_option(stream, when="at each new estimate, ")
     stream.add_argument("--box", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="window for --selector box")
     stream.add_argument("--model", metavar="ONNX", help="window-scorer model (default $GOODREGIONS_MODEL or the bundled one)")
     stream.add_argument("--kernel-size", type=odd_int, metavar="N", help="odd kernel support (default: from the frame size)")
