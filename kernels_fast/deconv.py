@@ -237,7 +237,7 @@ def _restore_channel(channel, otf, fft_shape, method, weight):
     import cv2  # deferred: only this method needs OpenCV
 
     latent_tv = _hqs(padded, otf, weight, 1.0, _BETA_MAX_TV, _FFT_WORKERS)[:height, :width]
-    latent_l0 = _restore_l0(padded, otf, _L0_RATIO * weight, 0.0, 1, _L0_KAPPA, _L0_BETA_MAX)
+    latent_l0 = _restore_l0(padded, otf, _L0_RATIO * weight, 0.0, 1, _L0_KAPPA, _L0_BETA_MAX, 0.0)
     difference = (latent_tv - latent_l0[:height, :width]).astype(np.float32)
     smoothed = cv2.bilateralFilter(
         difference, -1, _BILATERAL_SIGMA_RANGE, _BILATERAL_SIGMA_SPACE, borderType=cv2.BORDER_REFLECT

@@ -40,6 +40,10 @@ _BORDER_PEAK_RATIO = 0.25
 # Xu & Jia's r-map window. A 5×5 window measured better than one the size of the kernel.
 _USEFULNESS_WINDOW = 5
 
+# The latent update runs in single precision (see latent._restore_l0). The tests switch it
+# to double precision to compare the estimator with its NumPy twin exactly.
+_LATENT_DTYPES = (np.float32, np.complex64)
+
 
 @dataclasses.dataclass(frozen=True)
 class EstimatorConfig:
@@ -54,6 +58,8 @@ class EstimatorConfig:
     lambda_decay, lambda_floor : both weights are divided by ``lambda_decay`` after every
         alternation, down to ``lambda_floor``, so that finer detail enters gradually.
     kappa, beta_max : HQS continuation factor and final penalty weight.
+    dark_weight_ratio : the dark-channel splitting weight starts at this fraction of the
+        gradient one (Pan et al. start both at 2 lambda, a ratio of 1 here).
     dark_patch : dark-channel window width at the finest level (scaled with the level).
     kernel_weight : Tikhonov weight of the kernel solve, relative to the energy of the
         selected latent gradients.
@@ -81,11 +87,17 @@ class EstimatorConfig:
     lambda_floor: float = 1e-4
     kappa: float = 2.0
     beta_max: float = 1e5
+    # A quarter of Pan et al.'s: that splitting weight also damps every pixel of the latent
+    # update, and at their ratio it froze the latent early (BENCHMARKS.md).
+    dark_weight_ratio: float = 0.25
     dark_patch: int = 35
     kernel_weight: float = 0.01
     cg_iterations: int = 20
     sparse_reweightings: int = 2
-    sparsity_exponent: float = 1.0
+    # Below 1, so that the penalty favours compact kernels: a non-negative kernel's L1 norm
+    # is fixed by its sum, so p = 1 let mass spread along the image's straight edges, where
+    # the data term cannot see it (BENCHMARKS.md, "Numerical core: accuracy").
+    sparsity_exponent: float = 0.7
     edge_pixels_per_kernel_pixel: float = 20.0
     edge_decay: float = 1.1
     useful_edge_fraction: float = 0.5
@@ -186,8 +198,8 @@ def _estimate_level(blurred, kernel, lambdas, config, use_dark, patch):
     kernel_size = kernel.shape[0]
     height, width = blurred.shape
     fft_height, fft_width = fast_shape((height + kernel_size - 1, width + kernel_size - 1))
-    # The latent update runs in single precision (see latent._restore_l0).
-    padded = _pad_periodic(blurred, fft_height, fft_width).astype(np.float32)
+    real_dtype, complex_dtype = _LATENT_DTYPES
+    padded = _pad_periodic(blurred, fft_height, fft_width).astype(real_dtype)
     blurred_gx, blurred_gy = _gradients(blurred)
     # The correlations need lags up to kernel_size - 1 without wrap-around: the FFT shape of
     # the latent update is just large enough.
@@ -199,9 +211,10 @@ def _estimate_level(blurred, kernel, lambdas, config, use_dark, patch):
     lambda_grad, lambda_dark = lambdas
     threshold = -1.0
     for _ in range(config.iterations_per_level):
-        otf = _psf_to_otf(kernel, (fft_height, fft_width)).astype(np.complex64)
+        otf = _psf_to_otf(kernel, (fft_height, fft_width)).astype(complex_dtype)
         latent = _restore_l0(
-            padded, otf, lambda_grad, lambda_dark if use_dark else 0.0, patch, config.kappa, config.beta_max
+            padded, otf, lambda_grad, lambda_dark if use_dark else 0.0, patch, config.kappa, config.beta_max,
+            config.dark_weight_ratio,
         )
         latent = np.clip(latent[:height, :width], 0.0, 1.0).astype(np.float64)
         latent_gx, latent_gy = _gradients(latent)

@@ -94,7 +94,7 @@ def _solve_spectrum(numerator_data, spectrum, kernel_power, gradient_power, beta
 
 
 @njit
-def _restore_l0(blurred, otf, lambda_grad, lambda_dark, patch, kappa, beta_max):
+def _restore_l0(blurred, otf, lambda_grad, lambda_dark, patch, kappa, beta_max, dark_weight_ratio):
     """HQS latent update on a periodic image, in the precision of its inputs.
 
     The blind estimator passes float32 / complex64: single-precision FFTs run about 2.4x
@@ -110,6 +110,10 @@ def _restore_l0(blurred, otf, lambda_grad, lambda_dark, patch, kappa, beta_max):
     lambda_grad, lambda_dark : L0 weights; ``lambda_dark == 0`` drops the dark term.
     patch : dark-channel window width.
     kappa, beta_max : continuation factor and final penalty weight.
+    dark_weight_ratio : the dark term's splitting weight mu starts at this fraction of the
+        gradient one, beta = 2 lambda_grad, and grows by kappa with it. Its auxiliary image
+        is the latent itself away from the zeroed pixels, so mu also holds every pixel
+        to its previous value: a large one freezes the latent early.
 
     Returns
     -------
@@ -122,7 +126,7 @@ def _restore_l0(blurred, otf, lambda_grad, lambda_dark, patch, kappa, beta_max):
     latent = blurred.copy()
     target = np.empty_like(blurred)
     beta = 2.0 * lambda_grad
-    mu = 2.0 * lambda_dark
+    mu = dark_weight_ratio * beta
     use_dark = lambda_dark > 0.0
     while beta < beta_max:
         _gradient_step(latent, lambda_grad / beta, beta, target)

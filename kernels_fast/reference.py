@@ -46,7 +46,7 @@ def psf_to_otf(kernel, shape):
     return scipy.fft.rfft2(padded)
 
 
-def restore_l0(blurred, otf, lambda_grad, lambda_dark, patch, kappa, beta_max):
+def restore_l0(blurred, otf, lambda_grad, lambda_dark, patch, kappa, beta_max, dark_weight_ratio):
     """NumPy twin of ``latent._restore_l0``."""
     height, width = blurred.shape
     numerator_data = np.conj(otf) * scipy.fft.rfft2(blurred)
@@ -55,7 +55,8 @@ def restore_l0(blurred, otf, lambda_grad, lambda_dark, patch, kappa, beta_max):
     gradient_power = (2 - 2 * np.cos(2 * np.pi * u / height)) + (2 - 2 * np.cos(2 * np.pi * v / width))
     kernel_power = np.abs(otf) ** 2
     latent = blurred.copy()
-    beta, mu = 2.0 * lambda_grad, 2.0 * lambda_dark
+    beta = 2.0 * lambda_grad
+    mu = dark_weight_ratio * beta
     while beta < beta_max:
         h = np.roll(latent, -1, axis=1) - latent
         w = np.roll(latent, -1, axis=0) - latent
@@ -196,7 +197,7 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
         for _ in range(config.iterations_per_level):
             latent = restore_l0(
                 padded, psf_to_otf(kernel, fft_shape), lambda_grad, lambda_dark if use_dark else 0.0,
-                patch, config.kappa, config.beta_max,
+                patch, config.kappa, config.beta_max, config.dark_weight_ratio,
             )
             latent = np.clip(latent[:height, :width], 0.0, 1.0)
             gx, gy = _gradients(latent)

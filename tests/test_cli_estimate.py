@@ -7,7 +7,7 @@ import pytest
 
 from goodregions.kernels_fast import kernel_similarity, warmup
 from goodregions.runtime.cli import main
-from goodregions.runtime.defaults import PRIOR
+from goodregions.runtime.defaults import GOOD_SIMILARITY, PRIOR
 from goodregions.runtime.samples import sample_path
 
 BLURRED = str(sample_path("synthetic_blurred.png"))
@@ -26,7 +26,9 @@ def test_estimate_prints_json_and_saves_a_npy_kernel(tmp_path, capsys):
     kernel = np.load(out)
     assert kernel.shape == (31, 31) and kernel.sum() == pytest.approx(1.0)
     true_kernel = np.load(str(sample_path("synthetic_kernel.npy")))
-    assert kernel_similarity(kernel, true_kernel) > 0.8
+    # Good by the product's own label threshold; the estimator's accuracy itself is what
+    # ``goodregions bench accuracy`` measures, over 368 cases.
+    assert kernel_similarity(kernel, true_kernel) > GOOD_SIMILARITY
 
 
 def test_estimate_png_output_and_no_silent_overwrite(tmp_path, capsys):
@@ -64,7 +66,7 @@ def test_demo_writes_pictures_and_a_good_summary(tmp_path, capsys):
     assert main(["demo", "-o", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["prior"] == PRIOR == "l0"  # the demo shows what deblur and stream do
-    assert summary["kernel_similarity"] > 0.8
+    assert summary["kernel_similarity"] > GOOD_SIMILARITY
     assert summary["psnr_deblurred_db"] > summary["psnr_blurred_db"] + 3.0
     for name in ("blurred.png", "deblurred.png", "kernel_estimated.png", "kernel_true.png"):
         assert (out / name).stat().st_size > 0
