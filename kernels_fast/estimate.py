@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ._validate import as_float_image, check_kernel_size, to_luminance
+from .estimator_config import EstimatorConfig
 from .fft import _pad_periodic, _psf_to_otf, fast_shape
 from .kernel_update import (
     _blurred_spectra,
@@ -43,68 +44,6 @@ _USEFULNESS_WINDOW = 5
 # The latent update runs in single precision (see latent._restore_l0). The tests switch it
 # to double precision to compare the estimator with its NumPy twin exactly.
 _LATENT_DTYPES = (np.float32, np.complex64)
-
-
-@dataclasses.dataclass(frozen=True)
-class EstimatorConfig:
-    """Settings of :func:`estimate_kernel`; the defaults follow Pan et al. 2016 except where noted.
-
-    Attributes
-    ----------
-    iterations_per_level : alternations of latent and kernel updates per pyramid level.
-    scale_ratio : image and kernel shrink factor between pyramid levels.
-    coarsest_kernel_size : the pyramid stops once the kernel would be about this small.
-    lambda_grad, lambda_dark : initial L0 weights of the gradient and dark-channel terms.
-    lambda_decay, lambda_floor : both weights are divided by ``lambda_decay`` after every
-        alternation, down to ``lambda_floor``, so that finer detail enters gradually.
-    kappa, beta_max : HQS continuation factor and final penalty weight.
-    dark_weight_ratio : the dark-channel splitting weight starts at this fraction of the
-        gradient one (Pan et al. start both at 2 lambda, a ratio of 1 here).
-    dark_patch : dark-channel window width at the finest level (scaled with the level).
-    kernel_weight : Tikhonov weight of the kernel solve, relative to the energy of the
-        selected latent gradients.
-    cg_iterations : conjugate-gradient iterations per kernel solve.
-    sparse_reweightings, sparsity_exponent : after the Tikhonov solve, this many
-        re-weighted solves (IRLS) for the penalty ``weight * sum (|k| / max|k|)^p``, which
-        suppresses the low-level speckle that noise leaves around the kernel.
-    edge_pixels_per_kernel_pixel : the edge mask keeps at least this many times
-        ``kernel_size`` gradients in each of four orientations.
-    edge_decay : the edge threshold is divided by this after each alternation.
-    useful_edge_fraction : the edge mask only considers the pixels with the largest
-        Xu & Jia usefulness ``r`` (this fraction of the image); 1.0 disables the r-map.
-    threshold_ratio : kernel entries below ``threshold_ratio * max`` are removed.
-    min_component_mass : connected kernel components lighter than this fraction of the
-        total are removed.
-    """
-
-    iterations_per_level: int = 5
-    scale_ratio: float = math.sqrt(0.5)
-    coarsest_kernel_size: int = 5
-    # Twice Pan et al.'s 4e-3: better kernels on Set12 images 01-06 (BENCHMARKS.md).
-    lambda_grad: float = 8e-3
-    lambda_dark: float = 8e-3
-    lambda_decay: float = 1.1
-    lambda_floor: float = 1e-4
-    kappa: float = 2.0
-    beta_max: float = 1e5
-    # A quarter of Pan et al.'s: that splitting weight also damps every pixel of the latent
-    # update, and at their ratio it froze the latent early (BENCHMARKS.md).
-    dark_weight_ratio: float = 0.25
-    dark_patch: int = 35
-    kernel_weight: float = 0.01
-    cg_iterations: int = 20
-    sparse_reweightings: int = 2
-    # Below 1, so that the penalty favours compact kernels: a non-negative kernel's L1 norm
-    # is fixed by its sum, so p = 1 let mass spread along the image's straight edges, where
-    # the data term cannot see it (BENCHMARKS.md, "Numerical core: accuracy").
-    sparsity_exponent: float = 0.7
-    edge_pixels_per_kernel_pixel: float = 20.0
-    edge_decay: float = 1.1
-    useful_edge_fraction: float = 0.5
-    threshold_ratio: float = 1.0 / 20.0
-    # Half of Pan et al.'s 0.1: the faint tail of a kernel often breaks off into its own
-    # component, and 0.1 pruned it (BENCHMARKS.md, "Numerical core: accuracy").
-    min_component_mass: float = 0.05
 
 
 @dataclasses.dataclass(frozen=True)

@@ -86,6 +86,10 @@ def parse_overrides(items):
         except ValueError:
             raise ValueError(f"--set {name} must be a {type(defaults[name]).__name__} like its default "
                              f"{defaults[name]!r}, got {text!r}") from None
+    try:
+        EstimatorConfig(**overrides)  # range checks, here rather than in every worker
+    except ValueError as error:
+        raise ValueError(f"--set: {error}") from None
     return overrides
 
 

@@ -16,6 +16,8 @@ def test_overrides_are_typed_like_the_defaults():
         parse_overrides(["iterations=4"])
     with pytest.raises(ValueError, match="must be a int like its default 5, got '4.5'"):
         parse_overrides(["iterations_per_level=4.5"])
+    with pytest.raises(ValueError, match=r"--set: EstimatorConfig.kappa must lie in \(1.0, inf\), got 0.5"):
+        parse_overrides(["kappa=0.5"])
 
 
 def test_a_bad_set_is_a_usage_error(capsys):

@@ -210,6 +210,31 @@ def test_diagnostics_describe_the_pyramid_and_border_contact(hook_case):
     assert len(fitting.level_seconds) == len(fitting.kernel_sizes) and fitting.total_seconds > 0
 
 
+@pytest.mark.parametrize(
+    "setting, error, match",
+    [
+        ({"kappa": 1.0}, ValueError, r"kappa must lie in \(1.0, inf\), got 1.0; the default is 2.0"),
+        ({"scale_ratio": 1.2}, ValueError, r"scale_ratio must lie in \(0.0, 1.0\)"),
+        ({"sparsity_exponent": 0.0}, ValueError, r"sparsity_exponent must lie in \(0.0, 2.0\]"),
+        ({"useful_edge_fraction": float("nan")}, ValueError, "useful_edge_fraction must lie in"),
+        ({"dark_weight_ratio": -0.25}, ValueError, "dark_weight_ratio must lie in"),
+        ({"sparse_reweightings": -1}, ValueError, r"sparse_reweightings must lie in \[0, inf\)"),
+        ({"iterations_per_level": 2.0}, TypeError, "iterations_per_level must be an int, got float 2.0; the default is 5"),
+        ({"lambda_grad": True}, TypeError, "lambda_grad must be a real number, got bool"),
+        ({"lambda_dark": "8e-3"}, TypeError, "lambda_dark must be a real number, got str"),
+    ],
+)
+def test_config_settings_out_of_range_are_refused(setting, error, match):
+    with pytest.raises(error, match=match):
+        EstimatorConfig(**setting)
+
+
+def test_config_accepts_numpy_scalars_and_edge_values():
+    config = EstimatorConfig(iterations_per_level=np.int64(1), lambda_grad=np.float32(4e-3), sparse_reweightings=0,
+                             sparsity_exponent=2.0, useful_edge_fraction=1.0, threshold_ratio=0.0, min_component_mass=0.0)
+    assert config.iterations_per_level == 1 and config.sparsity_exponent == 2.0
+
+
 def test_flat_image_does_not_crash():
     kernel = estimate_kernel(np.full((64, 64), 0.5), 11, prior="dark")
     assert np.isfinite(kernel).all() and kernel.sum() == pytest.approx(1.0)
