@@ -73,8 +73,10 @@ class EstimatorConfig:
     min_component_mass: float = 0.05
 
     def __post_init__(self):
-        for name, (kind, low, high, closed) in _CONFIG_RANGES.items():
-            _check_setting(name, getattr(self, name), kind, low, high, closed)
+        # Over the fields, not the table: a field added without a range fails at once.
+        for field in dataclasses.fields(self):
+            kind, low, high, closed = _CONFIG_RANGES[field.name]
+            _check_setting(field.name, getattr(self, field.name), kind, low, high, closed)
 
 
 # Valid values of each EstimatorConfig setting: (type, lower, upper, which ends are allowed).
