@@ -19,14 +19,14 @@ from ._validate import as_float_image, check_kernel_size, to_luminance
 from .estimator_config import EstimatorConfig
 from .fft import _pad_periodic, _psf_to_otf, fast_shape
 from .kernel_update import (
-    _blurred_spectra,
     _correlations,
     _edge_threshold,
-    _gradients,
+    _periodic_gradients,
     _project_kernel,
     _select_edges,
     _solve_kernel_cg,
     _sparsity_weights,
+    _spectra,
 )
 from .latent import _restore_l0
 
@@ -133,16 +133,20 @@ def _initial_kernel(size):
 
 
 def _estimate_level(blurred, kernel, lambdas, config, use_dark, patch):
-    """Alternate latent and kernel updates on one pyramid level; returns the new kernel and lambdas."""
+    """Alternate latent and kernel updates on one pyramid level; returns the new kernel and lambdas.
+
+    Both updates work on the periodic domain of the latent update, the image and its
+    wrap-around padding: the kernel's data term then sees every blurred pixel, where
+    leaving out a half-kernel margin at the border lost a fifth of them (BENCHMARKS.md).
+    """
     kernel_size = kernel.shape[0]
     height, width = blurred.shape
     fft_height, fft_width = fast_shape((height + kernel_size - 1, width + kernel_size - 1))
     real_dtype, complex_dtype = _LATENT_DTYPES
-    padded = _pad_periodic(blurred, fft_height, fft_width).astype(real_dtype)
-    blurred_gx, blurred_gy = _gradients(blurred)
-    # The correlations need lags up to kernel_size - 1 without wrap-around: the FFT shape of
-    # the latent update is just large enough.
-    blurred_spectra = _blurred_spectra(blurred_gx, blurred_gy, kernel_size, fft_height, fft_width)
+    padded = _pad_periodic(blurred, fft_height, fft_width)
+    padded_latent_input = padded.astype(real_dtype)
+    blurred_gx, blurred_gy = _periodic_gradients(padded)
+    blurred_spectra = _spectra(blurred_gx, blurred_gy)
     useful = None
     if config.useful_edge_fraction < 1.0:
         usefulness = _usefulness_map(blurred_gx, blurred_gy, _USEFULNESS_WINDOW)
@@ -152,11 +156,11 @@ def _estimate_level(blurred, kernel, lambdas, config, use_dark, patch):
     for _ in range(config.iterations_per_level):
         otf = _psf_to_otf(kernel, (fft_height, fft_width)).astype(complex_dtype)
         latent = _restore_l0(
-            padded, otf, lambda_grad, lambda_dark if use_dark else 0.0, patch, config.kappa, config.beta_max,
+            padded_latent_input, otf, lambda_grad, lambda_dark if use_dark else 0.0, patch, config.kappa, config.beta_max,
             config.dark_weight_ratio,
         )
-        latent = np.clip(latent[:height, :width], 0.0, 1.0).astype(np.float64)
-        latent_gx, latent_gy = _gradients(latent)
+        latent = np.clip(latent, 0.0, 1.0).astype(np.float64)
+        latent_gx, latent_gy = _periodic_gradients(latent)
         if useful is not None:
             latent_gx = np.where(useful, latent_gx, 0.0)
             latent_gy = np.where(useful, latent_gy, 0.0)
@@ -165,9 +169,7 @@ def _estimate_level(blurred, kernel, lambdas, config, use_dark, patch):
         else:
             threshold /= config.edge_decay
         selected_gx, selected_gy = _select_edges(latent_gx, latent_gy, threshold)
-        autocorrelation, crosscorrelation = _correlations(
-            selected_gx, selected_gy, *blurred_spectra, kernel_size, fft_height, fft_width
-        )
+        autocorrelation, crosscorrelation = _correlations(selected_gx, selected_gy, *blurred_spectra, kernel_size)
         weight = config.kernel_weight * max(autocorrelation[kernel_size - 1, kernel_size - 1], 1e-12)
         weights = np.full(kernel.shape, weight)
         kernel = _solve_kernel_cg(autocorrelation, crosscorrelation, weights, config.cg_iterations, kernel)

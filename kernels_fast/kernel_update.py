@@ -3,13 +3,14 @@ conjugate-gradient solve in the gradient domain, and the projection onto valid k
 
 The kernel solves
 
-    min_k  sum_{x in interior} ( (k * grad S)(x) - grad B(x) )^2  +  weight ||k||^2
+    min_k  sum_x ( (k * grad S)(x) - grad B(x) )^2  +  weight ||k||^2
 
-over a (kernel_size, kernel_size) support. Its normal equations only involve the
-autocorrelation R of the latent gradients (lags up to kernel_size - 1) and the
-cross-correlation c of latent and blurred gradients (lags up to kernel_size // 2),
-both computed once with one large FFT; the conjugate-gradient iterations then run on
-small (3 * kernel_size)-sized FFTs.
+over a (kernel_size, kernel_size) support, with x over the whole periodic domain of the
+latent update: the image and its smooth wrap-around padding (as in Pan et al.'s code).
+Its normal equations only involve the autocorrelation R of the latent gradients (lags
+up to kernel_size - 1) and the cross-correlation c of latent and blurred gradients (lags
+up to kernel_size // 2), both computed once with one large FFT; the conjugate-gradient
+iterations then run on small (3 * kernel_size)-sized FFTs.
 
 References
 ----------
@@ -26,17 +27,18 @@ from .fft import _smooth_length
 
 
 @njit
-def _gradients(image):
-    """Forward differences along x and y, zero in the last column / row."""
+def _periodic_gradients(image):
+    """Forward differences along x and y of a periodic image: the last column (row)
+    differs from the first."""
     height, width = image.shape
-    gx = np.zeros((height, width))
-    gy = np.zeros((height, width))
+    gx = np.empty((height, width))
+    gy = np.empty((height, width))
     for i in range(height):
-        for j in range(width - 1):
-            gx[i, j] = image[i, j + 1] - image[i, j]
-    for i in range(height - 1):
+        below = (i + 1) % height
         for j in range(width):
-            gy[i, j] = image[i + 1, j] - image[i, j]
+            right = (j + 1) % width
+            gx[i, j] = image[i, right] - image[i, j]
+            gy[i, j] = image[below, j] - image[i, j]
     return gx, gy
 
 
@@ -94,37 +96,26 @@ def _select_edges(gx, gy, threshold):
 
 
 @njit
-def _blurred_spectra(blurred_gx, blurred_gy, kernel_size, fft_height, fft_width):
-    """rfft2 of the blurred gradients, zero-padded to the FFT size, for :func:`_correlations`.
-
-    They stay the same through a pyramid level, so they are transformed once per level.
-    Gradients within half a kernel of the border see latent pixels outside the image;
-    they are left out of the data term.
-    """
-    height, width = blurred_gx.shape
-    margin = kernel_size // 2
-    bx = np.zeros((fft_height, fft_width))
-    by = np.zeros((fft_height, fft_width))
-    bx[margin : height - margin, margin : width - margin] = blurred_gx[margin : height - margin, margin : width - margin]
-    by[margin : height - margin, margin : width - margin] = blurred_gy[margin : height - margin, margin : width - margin]
-    return np.fft.rfft2(bx), np.fft.rfft2(by)
+def _spectra(gx, gy):
+    """rfft2 of a pair of gradient images: the blurred ones stay the same through a
+    pyramid level, so :func:`_correlations` takes them transformed once per level."""
+    return np.fft.rfft2(gx), np.fft.rfft2(gy)
 
 
 @njit
-def _correlations(latent_gx, latent_gy, blurred_spectrum_x, blurred_spectrum_y, kernel_size, fft_height, fft_width):
-    """Autocorrelation R of the latent gradients at lags |t| <= kernel_size - 1, shape
-    (2 * kernel_size - 1,) * 2, and cross-correlation c(d) = sum_x p(x - d) b(x) at lags
-    |d| <= kernel_size // 2, shape (kernel_size, kernel_size), where b are the blurred
-    gradients given as :func:`_blurred_spectra`. Zero padding to the FFT size makes both
-    linear (no wrap-around)."""
-    height, width = latent_gx.shape
+def _correlations(latent_gx, latent_gy, blurred_spectrum_x, blurred_spectrum_y, kernel_size):
+    """Circular correlations on the periodic domain of the latent update.
+
+    Returns the autocorrelation R of the latent gradients at lags |t| <= kernel_size - 1,
+    shape (2 * kernel_size - 1,) * 2, and the cross-correlation c(d) = sum_x p(x - d) b(x)
+    at lags |d| <= kernel_size // 2, shape (kernel_size, kernel_size), where b are the
+    blurred gradients given as :func:`_spectra`. Each side of the domain must be at least
+    2 * kernel_size - 1, so that no two lags of R fall on the same sample.
+    """
+    fft_height, fft_width = latent_gx.shape
     margin = kernel_size // 2
-    px = np.zeros((fft_height, fft_width))
-    py = np.zeros((fft_height, fft_width))
-    px[:height, :width] = latent_gx
-    py[:height, :width] = latent_gy
-    fpx = np.fft.rfft2(px)
-    fpy = np.fft.rfft2(py)
+    fpx = np.fft.rfft2(latent_gx)
+    fpy = np.fft.rfft2(latent_gy)
     auto_spectrum = np.abs(fpx) ** 2 + np.abs(fpy) ** 2
     cross_spectrum = np.conj(fpx) * blurred_spectrum_x + np.conj(fpy) * blurred_spectrum_y
     auto = np.fft.irfft2(auto_spectrum, s=(fft_height, fft_width))

@@ -17,12 +17,8 @@ from .estimate import _USEFULNESS_WINDOW, EstimatorConfig, _initial_kernel, _odd
 from .fft import fast_shape
 
 
-def _gradients(image):
-    gx = np.zeros_like(image)
-    gy = np.zeros_like(image)
-    gx[:, :-1] = np.diff(image, axis=1)
-    gy[:-1, :] = np.diff(image, axis=0)
-    return gx, gy
+def periodic_gradients(image):
+    return np.roll(image, -1, axis=1) - image, np.roll(image, -1, axis=0) - image
 
 
 def pad_periodic(image, shape):
@@ -90,19 +86,16 @@ def edge_threshold(gx, gy, pixels_per_direction):
     return min(thresholds) if thresholds else 0.0
 
 
-def correlations(px, py, bx, by, kernel_size, fft_shape):
-    height, width = px.shape
+def correlations(px, py, bx, by, kernel_size):
+    """Circular correlations over the periodic domain, the shape of the inputs."""
+    shape = px.shape
+    fpx, fpy = scipy.fft.rfft2(px), scipy.fft.rfft2(py)
+    auto = scipy.fft.irfft2(np.abs(fpx) ** 2 + np.abs(fpy) ** 2, s=shape)
+    cross = scipy.fft.irfft2(np.conj(fpx) * scipy.fft.rfft2(bx) + np.conj(fpy) * scipy.fft.rfft2(by), s=shape)
     margin = kernel_size // 2
-    interior = np.zeros((height, width), dtype=bool)
-    interior[margin : height - margin, margin : width - margin] = True
-    fpx, fpy = scipy.fft.rfft2(px, s=fft_shape), scipy.fft.rfft2(py, s=fft_shape)
-    fbx = scipy.fft.rfft2(np.where(interior, bx, 0.0), s=fft_shape)
-    fby = scipy.fft.rfft2(np.where(interior, by, 0.0), s=fft_shape)
-    auto = scipy.fft.irfft2(np.abs(fpx) ** 2 + np.abs(fpy) ** 2, s=fft_shape)
-    cross = scipy.fft.irfft2(np.conj(fpx) * fbx + np.conj(fpy) * fby, s=fft_shape)
     lags = np.arange(-(kernel_size - 1), kernel_size)
     shifts = np.arange(-margin, margin + 1)
-    return auto[np.ix_(lags % fft_shape[0], lags % fft_shape[1])], cross[np.ix_(shifts % fft_shape[0], shifts % fft_shape[1])]
+    return auto[np.ix_(lags % shape[0], lags % shape[1])], cross[np.ix_(shifts % shape[0], shifts % shape[1])]
 
 
 def sparsity_weights(kernel, base_weight, exponent):
@@ -174,49 +167,56 @@ def resize_kernel(kernel, size, factor):
     return project_kernel(resized, 0.0, 0.0)
 
 
+def estimate_level(image, kernel, lambdas, config, use_dark, patch):
+    """NumPy twin of :func:`kernels_fast.estimate._estimate_level`."""
+    size = kernel.shape[0]
+    height, width = image.shape
+    fft_shape = fast_shape((height + size - 1, width + size - 1))
+    padded = pad_periodic(image, fft_shape)
+    bx, by = periodic_gradients(padded)
+    useful = None
+    if config.useful_edge_fraction < 1.0:
+        usefulness = usefulness_map(bx, by, _USEFULNESS_WINDOW)
+        useful = usefulness >= np.quantile(usefulness, 1.0 - config.useful_edge_fraction)
+    lambda_grad, lambda_dark = lambdas
+    threshold = -1.0
+    for _ in range(config.iterations_per_level):
+        latent = restore_l0(
+            padded, psf_to_otf(kernel, fft_shape), lambda_grad, lambda_dark if use_dark else 0.0,
+            patch, config.kappa, config.beta_max, config.dark_weight_ratio,
+        )
+        latent = np.clip(latent, 0.0, 1.0)
+        gx, gy = periodic_gradients(latent)
+        if useful is not None:
+            gx, gy = np.where(useful, gx, 0.0), np.where(useful, gy, 0.0)
+        if threshold < 0:
+            threshold = edge_threshold(gx, gy, int(config.edge_pixels_per_kernel_pixel * size))
+        else:
+            threshold /= config.edge_decay
+        keep = gx * gx + gy * gy >= threshold
+        auto, cross = correlations(np.where(keep, gx, 0.0), np.where(keep, gy, 0.0), bx, by, size)
+        weight = config.kernel_weight * max(auto[size - 1, size - 1], 1e-12)
+        kernel = solve_kernel_cg(auto, cross, weight, config.cg_iterations, kernel)
+        for _ in range(config.sparse_reweightings):
+            weights = sparsity_weights(kernel, weight, config.sparsity_exponent)
+            kernel = solve_kernel_cg(auto, cross, weights, config.cg_iterations, kernel)
+        kernel = project_kernel(kernel, config.threshold_ratio, config.min_component_mass)
+        lambda_grad = max(lambda_grad / config.lambda_decay, config.lambda_floor)
+        lambda_dark = max(lambda_dark / config.lambda_decay, config.lambda_floor)
+    return kernel, (lambda_grad, lambda_dark)
+
+
 def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
     """NumPy twin of :func:`kernels_fast.estimate.estimate_kernel` (gray float64 input)."""
     config = config or EstimatorConfig()
-    use_dark = prior == "dark"
-    lambda_grad, lambda_dark = config.lambda_grad, config.lambda_dark
+    lambdas = (config.lambda_grad, config.lambda_dark)
     kernel = None
     previous_scale = None
     for scale, size, image in _pyramid(blurred, kernel_size, config):
         kernel = _initial_kernel(size) if kernel is None else resize_kernel(kernel, size, scale / previous_scale)
         previous_scale = scale
         patch = max(3, _odd_ceil(config.dark_patch * scale))
-        height, width = image.shape
-        fft_shape = fast_shape((height + size - 1, width + size - 1))
-        padded = pad_periodic(image, fft_shape)
-        bx, by = _gradients(image)
-        useful = None
-        if config.useful_edge_fraction < 1.0:
-            usefulness = usefulness_map(bx, by, _USEFULNESS_WINDOW)
-            useful = usefulness >= np.quantile(usefulness, 1.0 - config.useful_edge_fraction)
-        threshold = -1.0
-        for _ in range(config.iterations_per_level):
-            latent = restore_l0(
-                padded, psf_to_otf(kernel, fft_shape), lambda_grad, lambda_dark if use_dark else 0.0,
-                patch, config.kappa, config.beta_max, config.dark_weight_ratio,
-            )
-            latent = np.clip(latent[:height, :width], 0.0, 1.0)
-            gx, gy = _gradients(latent)
-            if useful is not None:
-                gx, gy = np.where(useful, gx, 0.0), np.where(useful, gy, 0.0)
-            if threshold < 0:
-                threshold = edge_threshold(gx, gy, int(config.edge_pixels_per_kernel_pixel * size))
-            else:
-                threshold /= config.edge_decay
-            keep = gx * gx + gy * gy >= threshold
-            auto, cross = correlations(np.where(keep, gx, 0.0), np.where(keep, gy, 0.0), bx, by, size, fft_shape)
-            weight = config.kernel_weight * max(auto[size - 1, size - 1], 1e-12)
-            kernel = solve_kernel_cg(auto, cross, weight, config.cg_iterations, kernel)
-            for _ in range(config.sparse_reweightings):
-                weights = sparsity_weights(kernel, weight, config.sparsity_exponent)
-                kernel = solve_kernel_cg(auto, cross, weights, config.cg_iterations, kernel)
-            kernel = project_kernel(kernel, config.threshold_ratio, config.min_component_mass)
-            lambda_grad = max(lambda_grad / config.lambda_decay, config.lambda_floor)
-            lambda_dark = max(lambda_dark / config.lambda_decay, config.lambda_floor)
+        kernel, lambdas = estimate_level(image, kernel, lambdas, config, prior == "dark", patch)
     return kernel
 
 

@@ -35,16 +35,34 @@ def circular_convolve(image, kernel):
     return result
 
 
-def gradients(image):
-    """Forward differences, zero in the last column / row."""
+def circular_correlations(px, py, bx, by, kernel_size):
+    """R(t) = sum_x p(x) p(x + t) and c(d) = sum_x p(x) b(x + d) over a periodic domain,
+    as direct sums of shifted products."""
+    def correlate(a, b, dy, dx):
+        return np.sum(a * np.roll(b, (-dy, -dx), axis=(0, 1)))
+
+    lags = kernel_size - 1
+    margin = kernel_size // 2
+    auto = np.empty((2 * lags + 1, 2 * lags + 1))
+    for dy in range(-lags, lags + 1):
+        for dx in range(-lags, lags + 1):
+            auto[dy + lags, dx + lags] = correlate(px, px, dy, dx) + correlate(py, py, dy, dx)
+    cross = np.empty((kernel_size, kernel_size))
+    for dy in range(-margin, margin + 1):
+        for dx in range(-margin, margin + 1):
+            cross[dy + margin, dx + margin] = correlate(px, bx, dy, dx) + correlate(py, by, dy, dx)
+    return auto, cross
+
+
+def periodic_gradients(image):
+    """Forward differences of a periodic image, one pixel at a time."""
+    height, width = image.shape
     gx = np.zeros_like(image)
     gy = np.zeros_like(image)
-    for i in range(image.shape[0]):
-        for j in range(image.shape[1]):
-            if j + 1 < image.shape[1]:
-                gx[i, j] = image[i, j + 1] - image[i, j]
-            if i + 1 < image.shape[0]:
-                gy[i, j] = image[i + 1, j] - image[i, j]
+    for i in range(height):
+        for j in range(width):
+            gx[i, j] = image[i, (j + 1) % width] - image[i, j]
+            gy[i, j] = image[(i + 1) % height, j] - image[i, j]
     return gx, gy
 
 
