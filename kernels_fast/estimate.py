@@ -75,6 +75,11 @@ def _odd_ceil(value):
     return size + 1 - size % 2
 
 
+def _dark_patch(config, scale):
+    """The dark-channel window at a pyramid level: the finest level's, scaled, odd, at least 3."""
+    return max(3, _odd_ceil(config.dark_patch * scale))
+
+
 def _pyramid(image, kernel_size, config):
     """Yield (scale, kernel size, image at that scale) per level, coarse to fine.
 
@@ -246,7 +251,7 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None, return_d
     for scale, size, level_image in _pyramid(image, kernel_size, config):
         kernel = _initial_kernel(size) if kernel is None else _resize_kernel(kernel, size, scale / previous_scale)
         previous_scale = scale
-        patch = max(3, _odd_ceil(config.dark_patch * scale))
+        patch = _dark_patch(config, scale)
         kernel, lambdas = _estimate_level(level_image, kernel, lambdas, config, use_dark, patch)
         sizes.append(size)
         shapes.append(level_image.shape)

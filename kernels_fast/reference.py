@@ -13,7 +13,7 @@ import scipy.fft
 import scipy.ndimage
 import scipy.signal
 
-from .estimate import _USEFULNESS_WINDOW, EstimatorConfig, _initial_kernel, _odd_ceil, _pyramid
+from .estimate import _USEFULNESS_WINDOW, EstimatorConfig, _dark_patch, _initial_kernel, _pyramid
 from .fft import fast_shape
 
 
@@ -215,7 +215,7 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None):
     for scale, size, image in _pyramid(blurred, kernel_size, config):
         kernel = _initial_kernel(size) if kernel is None else resize_kernel(kernel, size, scale / previous_scale)
         previous_scale = scale
-        patch = max(3, _odd_ceil(config.dark_patch * scale))
+        patch = _dark_patch(config, scale)
         kernel, lambdas = estimate_level(image, kernel, lambdas, config, prior == "dark", patch)
     return kernel
 

@@ -190,7 +190,7 @@ def test_jitted_estimator_matches_numpy_twin(prior, hook_case, hook_kernel, monk
             else:
                 kernel = reference.resize_kernel(kernel, size, scale / previous_scale)
             previous_scale = scale
-            patch_size = max(3, estimate_module._odd_ceil(config.dark_patch * scale))
+            patch_size = estimate_module._dark_patch(config, scale)
             ours, _ = estimate_module._estimate_level(image, kernel, lambdas, config, use_dark, patch_size)
             kernel, lambdas = reference.estimate_level(image, kernel, lambdas, config, use_dark, patch_size)
             np.testing.assert_allclose(ours, kernel, atol=1e-5)
