@@ -34,7 +34,7 @@ def read_image(path):
     if not path.is_file():
         raise FileNotFoundError(f"image file {str(path)!r} does not exist (or is not a file)")
     data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    image = _decode_quietly(data) if data.size else None
     if image is None:
         raise ValueError(
             f"could not decode {str(path)!r} as an image: the file is corrupt, truncated or not an "
@@ -55,6 +55,21 @@ def read_image(path):
         else:
             raise ValueError(f"{str(path)!r} has {channels} channels; expected 1, 3 or 4")
     return image, alpha
+
+
+def _decode_quietly(data):
+    """``cv2.imdecode`` with OpenCV's own log silenced for the call.
+
+    Its decoders print their internal complaints about a corrupt file to stderr
+    ("IHDR chunk shall be first", ...); the ValueError of ``read_image`` says it once, in
+    terms of the file. The previous log level is restored afterwards.
+    """
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
 
 
 def check_writable(path, *, overwrite):

@@ -56,6 +56,18 @@ def test_estimate_reports_bad_inputs_in_one_line(tmp_path, capsys):
     assert "odd" in capsys.readouterr().err
 
 
+def test_a_corrupt_file_gets_our_one_line_error_and_no_opencv_log(tmp_path, capfd):
+    import cv2
+
+    level = cv2.utils.logging.getLogLevel()
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    assert main(["estimate", str(corrupt), "--kernel-size", "31"]) == 2
+    err = capfd.readouterr().err  # file-descriptor level: OpenCV writes from C++
+    assert err.startswith("goodregions estimate: error: could not decode") and err.count("\n") == 1
+    assert cv2.utils.logging.getLogLevel() == level
+
+
 def test_estimate_warns_when_the_kernel_is_cut_off(capsys):
     assert main(["estimate", BLURRED, "--kernel-size", "9", "--prior", "l0"]) == 0
     assert "--kernel-size 19" in capsys.readouterr().err
