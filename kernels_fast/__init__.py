@@ -10,6 +10,7 @@ from .deconv import DECONVOLUTION_METHODS, deconvolve
 from .estimate import PRIORS, EstimationDiagnostics, EstimatorConfig, estimate_kernel
 from .fft import convolve, fast_shape, pad_periodic, psf_to_otf
 from .image_quality import psnr, ssim
+from .kernel_alignment import kernel_offset
 from .metrics import best_shift, error_ratio, kernel_similarity
 from .warmup import warmup
 
@@ -24,6 +25,7 @@ __all__ = [
     "error_ratio",
     "estimate_kernel",
     "fast_shape",
+    "kernel_offset",
     "kernel_similarity",
     "pad_periodic",
     "psf_to_otf",

@@ -5,6 +5,8 @@ so ``convolve(latent, kernel, mode="same")`` equals
 ``scipy.signal.convolve2d(latent, kernel, mode="same")``.
 """
 
+import math
+
 import numpy as np
 import scipy.fft
 
@@ -46,7 +48,7 @@ def _psf_to_otf(kernel, shape):
     return np.fft.rfft2(padded)
 
 
-def psf_to_otf(kernel, shape):
+def psf_to_otf(kernel, shape, *, shift=(0.0, 0.0)):
     """Return the real-FFT optical transfer function of ``kernel`` for an image of ``shape``.
 
     Parameters
@@ -55,12 +57,17 @@ def psf_to_otf(kernel, shape):
         Non-negative convolution kernel; it is normalised to sum 1.
     shape : tuple of int
         (H, W) of the (padded) image; each side must be at least the kernel's.
+    shift : tuple of float
+        ``(dy, dx)``: the OTF of the kernel translated by this many pixels, ``kernel(p - shift)``,
+        fractions included (a phase ramp, exact on the periodic domain). Deconvolving with
+        it moves the result by ``-shift``; :func:`kernel_offset` measures the one that keeps
+        the result in register with another kernel's.
 
     Returns
     -------
     otf : ndarray of complex128, shape (H, W // 2 + 1)
         ``numpy.fft.rfft2`` of the kernel zero-padded to ``shape`` with its centre
-        ``(h // 2, w // 2)`` rolled to (0, 0).
+        ``(h // 2, w // 2)`` rolled to (0, 0), times the ramp of ``shift``.
     """
     kernel = as_kernel(kernel)
     shape = tuple(int(n) for n in shape)
@@ -68,7 +75,19 @@ def psf_to_otf(kernel, shape):
         raise ValueError(
             f"shape must be (H, W) at least as large as the kernel {kernel.shape}, got {shape}"
         )
-    return _psf_to_otf(kernel, shape)
+    try:
+        dy, dx = (float(value) for value in shift)
+    except (TypeError, ValueError):
+        dy = dx = math.nan
+    if not (math.isfinite(dy) and math.isfinite(dx)):
+        raise ValueError(f"shift must be two finite numbers (dy, dx) in pixels, got {shift!r}")
+    otf = _psf_to_otf(kernel, shape)
+    if dy == 0.0 and dx == 0.0:
+        return otf
+    # The ramp separates into a column and a row: two short exponentials, not H * W.
+    ramp_rows = np.exp(-2j * np.pi * dy * np.fft.fftfreq(shape[0]))[:, None]
+    ramp_cols = np.exp(-2j * np.pi * dx * np.fft.rfftfreq(shape[1]))[None, :]
+    return otf * ramp_rows * ramp_cols
 
 
 @njit

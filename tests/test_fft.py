@@ -54,6 +54,30 @@ def test_psf_to_otf_matches_twin_and_circular_convolution(size, ks, seed):
 
 
 @settings(max_examples=25, deadline=None)
+@given(size=st.tuples(st.integers(16, 33), st.integers(16, 33)), dy=st.integers(-3, 3), dx=st.integers(-3, 3),
+       seed=st.integers(0, 2**16))
+def test_psf_to_otf_shift_by_whole_pixels_is_the_translated_kernel(size, dy, dx, seed):
+    kernel = np.zeros((11, 11))
+    kernel[3:8, 3:8] = np.random.default_rng(seed).random((5, 5))
+    translated = np.roll(kernel, (dy, dx), axis=(0, 1))  # the margin of 3 keeps every entry inside
+    np.testing.assert_allclose(psf_to_otf(kernel, size, shift=(dy, dx)), psf_to_otf(translated, size), atol=1e-12)
+
+
+def test_psf_to_otf_fractional_shifts_compose_and_undo():
+    kernel, shape = np.random.default_rng(3).random((7, 7)), (32, 31)
+    ramp = lambda shift: psf_to_otf(np.ones((1, 1)), shape, shift=shift)  # a delta's OTF: the ramp alone
+    moved = psf_to_otf(kernel, shape, shift=(0.5, -0.25))
+    np.testing.assert_allclose(moved * ramp((0.5, -0.25)), psf_to_otf(kernel, shape, shift=(1.0, -0.5)), atol=1e-12)
+    np.testing.assert_allclose(moved * ramp((-0.5, 0.25)), psf_to_otf(kernel, shape), atol=1e-12)
+
+
+@pytest.mark.parametrize("shift", [(1.0,), (0.0, float("nan")), "ab", None])
+def test_psf_to_otf_rejects_a_bad_shift(shift):
+    with pytest.raises(ValueError, match="shift must be two finite numbers"):
+        psf_to_otf(np.ones((3, 3)), (8, 8), shift=shift)
+
+
+@settings(max_examples=25, deadline=None)
 @given(
     shape=st.tuples(st.integers(3, 30), st.integers(3, 30)),
     extra=st.tuples(st.integers(0, 12), st.integers(0, 12)),
