@@ -31,7 +31,10 @@ frame differs from the one the current kernel was requested on:
   (below the default: caught by the periodic re-estimation) and a Gaussian blur of sigma 3
   by a factor of 3. Blurs much larger than 4 px at the 1/2 scale change it little.
 
-The first frame waits for the first kernel.
+The first frame waits for the first kernel. Each later kernel of the same blur is
+deconvolved translated, to a fraction of a pixel, onto the first one
+(:mod:`.kernel_registration`): two estimates of one blur often sit up to a pixel apart, and
+the picture would jump at every new kernel (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from goodregions.kernels_fast import fast_shape, psf_to_otf
 from goodregions.kernels_fast.deconv import _DEFAULT_WEIGHTS, _FFT_WORKERS, _wiener
 from goodregions.kernels_fast.fft import _pad_periodic
 
+from .kernel_registration import KernelRegistration
 from .memory import peak_rss_mb  # re-exported: the streaming figures report it
 from .video_source import SourceError, frames_of, open_source
 
@@ -99,6 +103,7 @@ class StreamStats:
     estimates_requested: int = 0
     estimates_done: int = 0
     requested_on: list = field(default_factory=list)
+    kernel_shifts: list = field(default_factory=list)  # (dy, dx) each kernel in use was deconvolved translated by
     seconds: float = 0.0
     end_reason: str = "not started"
     live: bool = False
@@ -120,7 +125,7 @@ class DeblurStream:
     """Iterator of ``(frame, FrameInfo)``; see :func:`deblur_stream`. ``stats`` fills as it runs."""
 
     def __init__(self, source, *, deblurrer, reestimate_every=30, change_threshold=0.2, sharpness_change=0.3,
-                 luma_only=True, queue_size=8, live=None, order="rgb", weight=None):
+                 luma_only=True, queue_size=8, live=None, order="rgb", weight=None, align_kernels=True):
         if isinstance(reestimate_every, bool) or not isinstance(reestimate_every, (int, np.integer)) or reestimate_every < 1:
             raise ValueError(f"reestimate_every must be a positive int (frames), got {reestimate_every!r}")
         if isinstance(queue_size, bool) or not isinstance(queue_size, (int, np.integer)) or queue_size < 1:
@@ -133,6 +138,7 @@ class DeblurStream:
         self.deblurrer, self.every, self.luma_only = deblurrer, int(reestimate_every), bool(luma_only)
         self.change_threshold, self.sharpness_change, self.order = change_threshold, sharpness_change, order
         self.weight = _DEFAULT_WEIGHTS["wiener"] if weight is None else float(weight)
+        self._registration = KernelRegistration() if align_kernels else None
         self._source, live, self.fps, self._source_order = open_source(source, live=live)
         self._owns_capture = isinstance(self._source, cv2.VideoCapture) and not isinstance(source, cv2.VideoCapture)
         self.stats = StreamStats(live=live)
@@ -259,7 +265,7 @@ class DeblurStream:
         self.stats.end_reason = "running"
         reader.start()
         worker.start()
-        estimate, version, otf, otf_key, reference, index = None, 0, None, None, None, 0
+        estimate, version, otf, otf_key, reference, index, shift = None, 0, None, None, None, 0, (0.0, 0.0)
         try:
             while True:
                 kind, source_index, frame = self._frames.get()
@@ -296,6 +302,8 @@ class DeblurStream:
                 with self._lock:
                     if self._latest is not None and self._latest[0] is not estimate:
                         estimate, version = self._latest[0], version + 1
+                        shift = (0.0, 0.0) if self._registration is None else self._registration.shift_for(estimate.kernel)
+                        self.stats.kernel_shifts.append(shift)
                         for message in estimate.warnings:  # issued in the consumer's thread
                             warnings.warn(message, UserWarning, stacklevel=3)  # same text: shown once
                 tick = time.perf_counter()
@@ -304,7 +312,7 @@ class DeblurStream:
                 if key != otf_key:  # new kernel or frame size: pad size and OTF computed once
                     kh, kw = estimate.kernel.shape
                     shape = fast_shape((height + kh - 1, width + kw - 1))
-                    otf, otf_key = psf_to_otf(estimate.kernel, shape), key
+                    otf, otf_key = psf_to_otf(estimate.kernel, shape, shift=shift), key
                 latent = [_wiener(_pad_periodic(p, *shape), otf, self.weight, _FFT_WORKERS)[:height, :width] for p in planes]
                 output = recompose(latent)
                 seconds = time.perf_counter() - tick
@@ -351,7 +359,7 @@ def _to_uint8(latent):
 
 
 def deblur_stream(frames_or_source, *, deblurrer, reestimate_every=30, change_threshold=0.2, sharpness_change=0.3,
-                  luma_only=True, queue_size=8, live=None, order="rgb", weight=None):
+                  luma_only=True, queue_size=8, live=None, order="rgb", weight=None, align_kernels=True):
     """Deblur a stream of frames, re-estimating the kernel in the background.
 
     Parameters
@@ -383,6 +391,10 @@ def deblur_stream(frames_or_source, *, deblurrer, reestimate_every=30, change_th
         are converted when ``order="rgb"``.
     weight : float, optional
         Wiener regularisation weight (default ``kernels_fast``'s 1e-2).
+    align_kernels : bool
+        Deconvolve each new kernel of the same blur translated onto the first one, so that
+        the picture does not jump when the kernel is re-estimated (module docstring). The
+        translations are in ``stats.kernel_shifts``. False uses each kernel as estimated.
 
     Returns
     -------
@@ -402,4 +414,4 @@ def deblur_stream(frames_or_source, *, deblurrer, reestimate_every=30, change_th
     """
     return DeblurStream(frames_or_source, deblurrer=deblurrer, reestimate_every=reestimate_every,
                         change_threshold=change_threshold, sharpness_change=sharpness_change, luma_only=luma_only,
-                        queue_size=queue_size, live=live, order=order, weight=weight)
+                        queue_size=queue_size, live=live, order=order, weight=weight, align_kernels=align_kernels)

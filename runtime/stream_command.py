@@ -124,6 +124,7 @@ def run_stream(args):
         "seconds": round(seconds, 3), "fps": round(written / seconds, 2) if seconds > 0 else 0.0,
         "peak_rss_mb": round(peak_rss_mb(), 1), "end_reason": stats.end_reason, "luma_only": args.luma_only,
         "candidates": args.candidates,
+        "kernel_shifts": [[round(dy, 3), round(dx, 3)] for dy, dx in stats.kernel_shifts],  # registration, per kernel
     }
     if memory is not None:
         record["rss_samples"] = memory.finish()  # [frame, MiB] pairs

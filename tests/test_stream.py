@@ -130,6 +130,8 @@ def test_the_command_writes_a_playable_video(video, tmp_path, capsys):
     assert code == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["frames"] == FRAMES and record["dropped"] == 0 and record["peak_rss_mb"] > 0 and record["fps"] > 0
+    # One per kernel that took over; an estimate finishing after the last frame is never used.
+    assert 1 <= len(record["kernel_shifts"]) <= record["estimates_done"] and record["kernel_shifts"][0] == [0.0, 0.0]
     assert count_frames(output) == FRAMES
     assert main(["stream", str(video), "-o", str(output), "--selector", "whole"]) == 2  # no overwrite
     assert "already exists" in capsys.readouterr().err
@@ -268,3 +270,46 @@ def test_the_command_passes_candidates_to_the_deblurrer_and_checks_the_selector(
     assert main(["stream", str(video), "-o", str(tmp_path / "b.mp4"), "--box", "0", "0", "100", "100"]) == 2
     assert "--selector box" in capsys.readouterr().err
     assert not (tmp_path / "c.mp4").exists() and not (tmp_path / "b.mp4").exists()
+
+
+class _KernelThenMovedCopy:
+    """A stand-in deblurrer: the first estimate is ``kernel``, every later one the same kernel 2 px to the right."""
+
+    def __init__(self, kernel):
+        self.kernels = (kernel, np.roll(kernel, 2, axis=1))
+        self.calls = 0
+
+    def estimate(self, luminance, warn=True):
+        from goodregions.runtime.pipeline import Estimate
+
+        kernel = self.kernels[min(self.calls, 1)]
+        self.calls += 1
+        return Estimate(kernel=kernel, window=(0, 0, luminance.shape[1], luminance.shape[0]), selector="box", score=None,
+                        scores=None, provider=None, kernel_size=kernel.shape[0], touches_border=False)
+
+
+def _outputs_by_kernel_version(align_kernels):
+    kernel = np.zeros((9, 9))
+    kernel[4, 2:7] = 0.2  # 5 px horizontal motion, 2 px from each side of the support
+    still = [np.ascontiguousarray(_scene(0)[:HEIGHT, :WIDTH, 1])] * 30  # gray: colour would keep Cr and Cb in place
+    stream = deblur_stream(still, deblurrer=_KernelThenMovedCopy(kernel), reestimate_every=5, queue_size=1,
+                           align_kernels=align_kernels, **QUIET)
+    outputs = {}
+    for output, info in stream:
+        outputs.setdefault(info.kernel_version, output.astype(int))
+        time.sleep(0.01)  # let the second estimate arrive while frames remain
+    return outputs, stream.stats.kernel_shifts
+
+
+def test_a_moved_estimate_of_the_same_blur_does_not_move_the_picture():
+    outputs, shifts = _outputs_by_kernel_version(align_kernels=True)
+    assert shifts[0] == (0.0, 0.0) and shifts[1] == pytest.approx((0.0, -2.0), abs=1e-9)
+    assert np.abs(outputs[2] - outputs[1]).max() <= 1
+
+
+def test_without_registration_the_picture_moves_with_the_kernel():
+    outputs, shifts = _outputs_by_kernel_version(align_kernels=False)
+    assert set(shifts) == {(0.0, 0.0)}
+    # The kernel moved 2 px right, so the deconvolution moved 2 px left.
+    assert np.abs(outputs[2] - outputs[1]).max() > 50
+    assert np.abs(outputs[2][:, 10:-12] - outputs[1][:, 12:-10]).max() <= 1
