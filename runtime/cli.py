@@ -209,9 +209,11 @@ def _build_parser():
     accuracy.add_argument("--set", action="append", metavar="NAME=VALUE",
                           help="try another EstimatorConfig value, e.g. --set iterations_per_level=4 (repeatable)")
     accuracy.set_defaults(handler=_run_bench_accuracy)
-    from .bench_runtime import add_bench_runtime_parser  # handler in bench_runtime.py
+    from .bench_registration import add_bench_registration_parser  # handlers in their modules
+    from .bench_runtime import add_bench_runtime_parser
 
     add_bench_runtime_parser(benches)
+    add_bench_registration_parser(benches)
 
     label = commands.add_parser("label", help="label every window of synthetic training samples as good or not")
     label.add_argument("--out", required=True, metavar="DIR", help="folder of the shards and manifest.json")
