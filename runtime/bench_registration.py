@@ -113,10 +113,12 @@ def add_bench_registration_parser(benches):
     parser.add_argument("--every", type=int, default=10, help="re-estimate every N frames (default 10)")
     parser.add_argument("--pause", type=float, default=0.04, metavar="S",
                         help="seconds the consumer waits per frame, so that estimates arrive (default 0.04)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the frames' noise (default 0)")
     parser.set_defaults(handler=_run_bench_registration)
     return parser
 
 
 def _run_bench_registration(args):
-    run_registration_benchmark(json_path=args.json, frames=args.frames, every=args.every, pause=args.pause)
+    run_registration_benchmark(json_path=args.json, frames=args.frames, every=args.every, pause=args.pause,
+                               seed=args.seed)
     return 0
