@@ -104,7 +104,8 @@ def run_stream(args):
     live = {"auto": None, "yes": True, "no": False}[args.live]
     stream = deblur_stream(args.source, deblurrer=deblurrer, reestimate_every=args.reestimate_every,
                            change_threshold=args.change_threshold or None, sharpness_change=args.sharpness_change or None,
-                           luma_only=args.luma_only, queue_size=args.queue_size, live=live, order="bgr")
+                           luma_only=args.luma_only, queue_size=args.queue_size, live=live, order="bgr",
+                           align_kernels=not args.no_align_kernels)
     output.parent.mkdir(parents=True, exist_ok=True)
     status = 0
     start = time.perf_counter()
@@ -162,6 +163,9 @@ def add_stream_parser(commands):
                         help="scene-change trigger: distance of luminance histograms, 0-1 (default 0.2; 0: off)")
     stream.add_argument("--sharpness-change", type=float, default=0.3, metavar="S",
                         help="blur-change trigger: relative change of the two-scale sharpness ratio (default 0.3; 0: off)")
+    stream.add_argument("--no-align-kernels", action="store_true",
+                        help="use each new kernel as estimated, even if the picture then moves by up to a pixel "
+                             "(default: register it to the first kernel of its blur)")
     stream.add_argument("--queue-size", type=int, default=8, metavar="N", help="frames buffered after decoding (default 8)")
     stream.add_argument("--live", choices=("auto", "yes", "no"), default="auto",
                         help="drop frames when behind: auto = for cameras and URLs, not files (default auto)")

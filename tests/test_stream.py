@@ -135,6 +135,9 @@ def test_the_command_writes_a_playable_video(video, tmp_path, capsys):
     assert count_frames(output) == FRAMES
     assert main(["stream", str(video), "-o", str(output), "--selector", "whole"]) == 2  # no overwrite
     assert "already exists" in capsys.readouterr().err
+    assert main(["stream", str(video), "-o", str(output), "--selector", "whole", "--kernel-size", "13", "--luma-only",
+                 "--reestimate-every", "10", "--no-align-kernels", "--overwrite", "--json"]) == 0
+    assert {tuple(shift) for shift in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["kernel_shifts"]} == {(0.0, 0.0)}
 
 
 def test_a_truncated_file_ends_early_with_a_clear_reason(tmp_path, capsys):
