@@ -299,13 +299,14 @@ class DeblurStream:
                     self._arrived.wait()  # the first frame waits for the first kernel
                 if self._worker_error is not None:
                     raise self._worker_error
-                with self._lock:
-                    if self._latest is not None and self._latest[0] is not estimate:
-                        estimate, version = self._latest[0], version + 1
-                        shift = (0.0, 0.0) if self._registration is None else self._registration.shift_for(estimate.kernel)
-                        self.stats.kernel_shifts.append(shift)
-                        for message in estimate.warnings:  # issued in the consumer's thread
-                            warnings.warn(message, UserWarning, stacklevel=3)  # same text: shown once
+                with self._lock:  # held only to read: the estimator thread writes _latest
+                    latest = None if self._latest is None else self._latest[0]
+                if latest is not None and latest is not estimate:
+                    estimate, version = latest, version + 1
+                    shift = (0.0, 0.0) if self._registration is None else self._registration.shift_for(estimate.kernel)
+                    self.stats.kernel_shifts.append(shift)
+                    for message in estimate.warnings:  # issued in the consumer's thread
+                        warnings.warn(message, UserWarning, stacklevel=3)  # same text: shown once
                 tick = time.perf_counter()
                 height, width = luminance.shape
                 key = (version, height, width)
