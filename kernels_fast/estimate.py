@@ -259,10 +259,10 @@ def estimate_kernel(blurred, kernel_size, *, prior="dark", config=None, return_d
         iterations.append(config.iterations_per_level)
         start = time.perf_counter()
 
-    ring = np.ones(kernel.shape, dtype=bool)
-    ring[1:-1, 1:-1] = False
     if not return_diagnostics:
         return kernel
+    ring = np.ones(kernel.shape, dtype=bool)
+    ring[1:-1, 1:-1] = False
     diagnostics = EstimationDiagnostics(
         kernel_sizes=tuple(sizes),
         image_shapes=tuple(shapes),
