@@ -44,6 +44,10 @@ __all__ = ["TrainConfig", "train", "load_checkpoint", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "goodregions-checkpoint/1"
 AUGMENTATIONS = ("none", "dihedral")
+# What ``best.pt`` is chosen by. The pooled AUC also rewards telling an easy sample from a
+# hard one, and it once ranked three models the wrong way round; the top-1 window's
+# similarity measures the scorer's job, ranking the windows of one image (BENCHMARKS.md).
+SELECTION_METRICS = {"top1": "val_top1_similarity", "auc": "val_auc"}
 _LOGGER_NAME = "goodregions.export.train"
 
 
@@ -69,6 +73,9 @@ class TrainConfig:
         ``"cpu"`` or ``"cuda"``.
     width : int or None
         :class:`ModelConfig` ``width`` (None: the model's default).
+    select_by : {"top1", "auc"}
+        ``best.pt`` is the epoch with the highest validation top-1 window similarity
+        (``val_top1_similarity``) or the highest pooled validation AUC.
     """
 
     model: str = "edge"
@@ -83,12 +90,15 @@ class TrainConfig:
     max_windows_per_epoch: int | None = None
     device: str = "cpu"
     width: int | None = None
+    select_by: str = "top1"
 
     def __post_init__(self):
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
+        if self.select_by not in SELECTION_METRICS:
+            raise ValueError(f"select_by must be one of {tuple(SELECTION_METRICS)}, got {self.select_by!r}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -253,7 +263,8 @@ def _train(samples, val_samples, summaries, run_dir, config, logger, cores):
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=False)
     optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    history, best_auc, best_metrics = [], -np.inf, None
+    selection_key = SELECTION_METRICS[config.select_by]
+    history, best_value, best_metrics = [], -np.inf, None
     for epoch in range(1, config.epochs + 1):
         model.train()
         start, total, count = time.perf_counter(), 0.0, 0
@@ -272,11 +283,11 @@ def _train(samples, val_samples, summaries, run_dir, config, logger, cores):
         history.append(metrics)
         logger.info("epoch %d %s", epoch, json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}))
         _save_checkpoint(run_dir / "last.pt", model=model, config=config, epoch=epoch, metrics=metrics, history=history, metadata=metadata)
-        auc = metrics.get("val_auc", float("nan"))
-        if best_metrics is None or (np.isfinite(auc) and auc > best_auc):
-            best_auc, best_metrics = (auc if np.isfinite(auc) else -np.inf), metrics
+        value = metrics.get(selection_key, float("nan"))
+        if best_metrics is None or (np.isfinite(value) and value > best_value):
+            best_value, best_metrics = (value if np.isfinite(value) else -np.inf), metrics
             _save_checkpoint(run_dir / "best.pt", model=model, config=config, epoch=epoch, metrics=metrics, history=history, metadata=metadata)
-            logger.info("epoch %d is the best so far (validation AUC %.4f)", epoch, auc)
+            logger.info("epoch %d is the best so far (%s %.4f)", epoch, selection_key, value)
     (run_dir / "history.json").write_text(json.dumps({"config": asdict(config), "history": history}, indent=1), encoding="utf-8")
     return {"run_dir": run_dir, "best": run_dir / "best.pt", "last": run_dir / "last.pt", "best_metrics": best_metrics, "history": history}
 

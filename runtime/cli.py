@@ -123,14 +123,14 @@ def _run_train(args):
     config = TrainConfig(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, seed=args.seed, augment=args.augment, val_fraction=args.val_fraction,
-        max_windows_per_epoch=args.max_windows, device=args.device, width=args.width,
+        max_windows_per_epoch=args.max_windows, device=args.device, width=args.width, select_by=args.select_by,
     )
     out = args.out or f"out/train-{args.model}"
     result = train(args.shards, out=out, config=config, validation_shards=args.validation_shards, overwrite=args.overwrite)
     best = result["best_metrics"] or {}
     print(
-        f"trained {args.model} for {args.epochs} epochs: best validation AUC {best.get('val_auc', float('nan')):.3f} "
-        f"(epoch {best.get('epoch')}); top-1 window similarity {best.get('val_top1_similarity', float('nan')):.3f} "
+        f"trained {args.model} for {args.epochs} epochs; best.pt (by {args.select_by}) is epoch {best.get('epoch')}: "
+        f"validation AUC {best.get('val_auc', float('nan')):.3f}, top-1 window similarity {best.get('val_top1_similarity', float('nan')):.3f} "
         f"vs median {best.get('val_median_similarity', float('nan')):.3f} and best {best.get('val_best_similarity', float('nan')):.3f}; "
         f"checkpoints and train.log in {result['run_dir']}/"
     )
@@ -243,6 +243,8 @@ def _build_parser():
     train.add_argument("--val-fraction", type=float, default=0.2, help="share of images held out without validation shards (default 0.2)")
     train.add_argument("--max-windows", type=int, metavar="N", help="windows drawn per epoch (default: all)")
     train.add_argument("--width", type=int, help="base channel width (default: the model's)")
+    train.add_argument("--select-by", choices=("top1", "auc"), default="top1",
+                       help="best.pt is the epoch with the best validation top-1 window similarity (default) or pooled AUC")
     train.add_argument("--device", default="cpu", help="torch device (default cpu)")
     train.add_argument("--overwrite", action="store_true", help="replace a previous run in the folder")
     train.set_defaults(handler=_run_train)

@@ -113,6 +113,19 @@ def test_tiny_training_run_writes_checkpoints_log_and_metrics(tmp_path):
         train(shards, out=run, config=config)
 
 
+@pytest.mark.parametrize("select_by, key", [("top1", "val_top1_similarity"), ("auc", "val_auc")])
+def test_best_checkpoint_is_the_epoch_with_the_best_selection_metric(tmp_path, select_by, key):
+    shards = write_fake_shards(tmp_path / "labels", "train", 4)
+    write_fake_shards(tmp_path / "labels", "validation", 3, seed=2)
+    config = TrainConfig(epochs=4, batch_size=8, lr=0.05, max_windows_per_epoch=16, width=8, select_by=select_by)
+    result = train(shards, out=tmp_path / "run", config=config)
+    values = [metrics[key] for metrics in result["history"]]
+    _, state = load_checkpoint(result["best"])
+    # The first epoch with the highest value: a later tie does not replace it.
+    assert state["epoch"] == 1 + int(np.argmax(values))
+    assert result["best_metrics"][key] == max(values)
+
+
 def test_without_validation_shards_whole_images_are_held_out(tmp_path):
     shards = write_fake_shards(tmp_path / "labels", "train", 5, repeats=2)
     config = TrainConfig(epochs=1, batch_size=8, max_windows_per_epoch=8, width=8, val_fraction=0.4)
@@ -128,6 +141,8 @@ def test_bad_settings_are_refused():
         TrainConfig(model="vgg")
     with pytest.raises(ValueError, match="augment"):
         TrainConfig(augment="rotate")
+    with pytest.raises(ValueError, match="select_by"):
+        TrainConfig(select_by="loss")
 
 
 def test_dataset_cuts_the_labelled_windows_and_augments_by_symmetries_only(tmp_path):
@@ -162,6 +177,6 @@ def test_train_command(tmp_path, capsys):
     shards = write_fake_shards(tmp_path / "labels", "train", 3)
     argv = ["train", str(shards), "-o", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8", "--max-windows", "8", "--width", "8"]
     assert main(argv) == 0
-    assert "best validation AUC" in capsys.readouterr().out and (tmp_path / "run" / "best.pt").is_file()
+    assert "best.pt (by top1) is epoch 1" in capsys.readouterr().out and (tmp_path / "run" / "best.pt").is_file()
     assert main(argv) == 2  # the run folder is taken
     assert "--overwrite" in capsys.readouterr().err
