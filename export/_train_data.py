@@ -121,8 +121,7 @@ def data_summary(samples, dirs, settings):
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """Every (sample, window) pair, cut on the fly: the ``(1, h, w)`` float32 window, its
-    label, its kernel similarity and the index of its sample (which image it came from)."""
+    """Every (sample, window) pair, cut on the fly: ``(1, h, w)`` float32 window and label."""
 
     def __init__(self, samples, *, augment):
         self.samples = samples
@@ -146,47 +145,7 @@ class WindowDataset(torch.utils.data.Dataset):
             if code >= 4:
                 window = window.T
         window = torch.from_numpy(np.ascontiguousarray(window))[None]  # (1, h, w)
-        return window, torch.tensor(sample.labels[k]), torch.tensor(sample.similarities[k], dtype=torch.float32), torch.tensor(s)
-
-
-class SampleGroupedBatches(torch.utils.data.Sampler):
-    """Batches of dataset indices that hold ``samples_per_batch`` samples with up to
-    ``windows_per_sample`` windows each, so that a loss can rank the windows of one image.
-
-    Samples are visited in a fresh random order each epoch, and windows are drawn without
-    replacement within a sample; an epoch stops once ``num_windows`` windows are drawn.
-    """
-
-    def __init__(self, dataset_index, *, windows_per_sample, samples_per_batch, num_windows, generator):
-        if windows_per_sample < 2 or samples_per_batch < 1:
-            raise ValueError(f"windows_per_sample must be >= 2 and samples_per_batch >= 1, got {windows_per_sample} and {samples_per_batch}")
-        sample_ids = np.asarray(dataset_index)[:, 0]
-        self.members = [np.flatnonzero(sample_ids == s) for s in np.unique(sample_ids)]
-        self.windows_per_sample = windows_per_sample
-        self.samples_per_batch = samples_per_batch
-        self.num_windows = num_windows
-        self.generator = generator
-
-    def _batches(self):
-        drawn, batch, in_batch = 0, [], 0
-        while True:
-            for s in torch.randperm(len(self.members), generator=self.generator).tolist():
-                members = self.members[s]
-                take = min(self.windows_per_sample, len(members), self.num_windows - drawn)
-                batch += members[torch.randperm(len(members), generator=self.generator)[:take].numpy()].tolist()
-                drawn, in_batch = drawn + take, in_batch + 1
-                if in_batch == self.samples_per_batch or drawn >= self.num_windows:
-                    yield batch
-                    batch, in_batch = [], 0
-                if drawn >= self.num_windows:
-                    return
-
-    def __iter__(self):
-        return self._batches()
-
-    def __len__(self):
-        # Exact only when every sample has windows_per_sample windows; a DataLoader only reports it.
-        return -(-self.num_windows // (self.windows_per_sample * self.samples_per_batch))
+        return window, torch.tensor(sample.labels[k])
 
 
 @torch.no_grad()

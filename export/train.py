@@ -37,19 +37,10 @@ from tqdm.auto import tqdm
 
 from goodregions.runtime.defaults import GOOD_SIMILARITY, WINDOW_STRIDE
 
-from ._train_data import (
-    SampleGroupedBatches,
-    WindowDataset,
-    data_summary,
-    evaluate,
-    git_commit,
-    load_samples,
-    package_version,
-    split_by_image,
-)
+from ._train_data import WindowDataset, data_summary, evaluate, git_commit, load_samples, package_version, split_by_image
 from .models import MODEL_NAMES, ModelConfig, build_model
 
-__all__ = ["TrainConfig", "train", "load_checkpoint", "listwise_rank_loss", "CHECKPOINT_FORMAT"]
+__all__ = ["TrainConfig", "train", "load_checkpoint", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "goodregions-checkpoint/1"
 AUGMENTATIONS = ("none", "dihedral")
@@ -57,8 +48,6 @@ AUGMENTATIONS = ("none", "dihedral")
 # hard one, and it once ranked three models the wrong way round; the top-1 window's
 # similarity measures the scorer's job, ranking the windows of one image (BENCHMARKS.md).
 SELECTION_METRICS = {"top1": "val_top1_similarity", "auc": "val_auc"}
-# With the ranking loss each batch holds this many images, batch_size // 2 windows of each.
-_IMAGES_PER_RANKED_BATCH = 2
 _LOGGER_NAME = "goodregions.export.train"
 
 
@@ -87,10 +76,6 @@ class TrainConfig:
     select_by : {"top1", "auc"}
         ``best.pt`` is the epoch with the highest validation top-1 window similarity
         (``val_top1_similarity``) or the highest pooled validation AUC.
-    rank_weight, rank_temperature : float
-        With ``rank_weight > 0`` each batch holds the windows of two images, and the loss adds
-        ``rank_weight`` times :func:`listwise_rank_loss` (at ``rank_temperature``) to the
-        cross-entropy: the labels say which windows pass, the ranking term which is best.
     """
 
     model: str = "edge"
@@ -106,8 +91,6 @@ class TrainConfig:
     device: str = "cpu"
     width: int | None = None
     select_by: str = "top1"
-    rank_weight: float = 0.0
-    rank_temperature: float = 0.05
 
     def __post_init__(self):
         if self.model not in MODEL_NAMES:
@@ -123,32 +106,8 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
-        if not self.rank_weight >= 0.0 or not self.rank_temperature > 0.0:
-            raise ValueError(f"rank_weight must be >= 0 and rank_temperature > 0, got {self.rank_weight!r} and {self.rank_temperature!r}")
-        if self.rank_weight > 0.0 and self.batch_size < 2 * _IMAGES_PER_RANKED_BATCH:
-            raise ValueError(f"batch_size must be at least {2 * _IMAGES_PER_RANKED_BATCH} with the ranking loss, got {self.batch_size}")
         if self.max_windows_per_epoch is not None and self.max_windows_per_epoch < 1:
             raise ValueError(f"max_windows_per_epoch must be positive or None, got {self.max_windows_per_epoch!r}")
-
-
-def listwise_rank_loss(logits, similarities, sample_ids, temperature):
-    """Mean over the images of a batch of KL(target || softmax(logits)) over that image's windows.
-
-    The target is ``softmax(similarities / temperature)``: the windows whose estimate came
-    closest to the true kernel get most of the mass. Images with a single window in the batch
-    are skipped; the loss is 0 when the logits rank and space the windows as the target does.
-
-    Reference: Z. Cao et al., "Learning to rank: from pairwise approach to listwise
-    approach", ICML 2007 (ListNet's top-one probabilities).
-    """
-    terms = []
-    for sample in torch.unique(sample_ids):
-        mask = sample_ids == sample
-        if int(mask.sum()) < 2:
-            continue
-        target = torch.softmax(similarities[mask] / temperature, dim=0)
-        terms.append(torch.nn.functional.kl_div(torch.log_softmax(logits[mask], dim=0), target, reduction="sum"))
-    return torch.stack(terms).mean() if terms else logits.sum() * 0.0
 
 
 def _seed_everything(seed):
@@ -300,14 +259,8 @@ def _train(samples, val_samples, summaries, run_dir, config, logger, cores):
     logger.info("validation data %s", json.dumps(metadata["validation_data"]))
     dataset = WindowDataset(samples, augment=config.augment == "dihedral")
     generator = torch.Generator().manual_seed(config.seed)
-    windows_per_epoch = min(config.max_windows_per_epoch or len(dataset), len(dataset))
-    if config.rank_weight > 0.0:
-        batches = SampleGroupedBatches(dataset.index, windows_per_sample=config.batch_size // _IMAGES_PER_RANKED_BATCH,
-                                       samples_per_batch=_IMAGES_PER_RANKED_BATCH, num_windows=windows_per_epoch, generator=generator)
-        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches)
-    else:
-        sampler = torch.utils.data.RandomSampler(dataset, num_samples=windows_per_epoch, generator=generator)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=False)
+    sampler = torch.utils.data.RandomSampler(dataset, num_samples=min(config.max_windows_per_epoch or len(dataset), len(dataset)), generator=generator)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=False)
     optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     selection_key = SELECTION_METRICS[config.select_by]
@@ -316,13 +269,9 @@ def _train(samples, val_samples, summaries, run_dir, config, logger, cores):
         model.train()
         start, total, count = time.perf_counter(), 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", leave=False, unit="batch")
-        for windows, labels, similarities, sample_ids in bar:
+        for windows, labels in bar:
             windows, labels = windows.to(device), labels.to(device)  # (B, 1, 228, 228), (B,)
-            logits = model(windows)
-            loss = loss_fn(logits, labels)
-            if config.rank_weight > 0.0:
-                ranking = listwise_rank_loss(logits, similarities.to(device), sample_ids.to(device), config.rank_temperature)
-                loss = loss + config.rank_weight * ranking
+            loss = loss_fn(model(windows), labels)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

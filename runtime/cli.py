@@ -124,7 +124,6 @@ def _run_train(args):
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, seed=args.seed, augment=args.augment, val_fraction=args.val_fraction,
         max_windows_per_epoch=args.max_windows, device=args.device, width=args.width, select_by=args.select_by,
-        rank_weight=args.rank_weight, rank_temperature=args.rank_temperature,
     )
     out = args.out or f"out/train-{args.model}"
     result = train(args.shards, out=out, config=config, validation_shards=args.validation_shards, overwrite=args.overwrite)
@@ -246,9 +245,6 @@ def _build_parser():
     train.add_argument("--width", type=int, help="base channel width (default: the model's)")
     train.add_argument("--select-by", choices=("top1", "auc"), default="top1",
                        help="best.pt is the epoch with the best validation top-1 window similarity (default) or pooled AUC")
-    train.add_argument("--rank-weight", type=float, default=0.0, help="weight of a listwise loss that ranks the windows of "
-                       "each image by their kernel similarity; batches then hold 2 images (default 0: cross-entropy only)")
-    train.add_argument("--rank-temperature", type=float, default=0.05, help="temperature of the ranking target (default 0.05)")
     train.add_argument("--device", default="cpu", help="torch device (default cpu)")
     train.add_argument("--overwrite", action="store_true", help="replace a previous run in the folder")
     train.set_defaults(handler=_run_train)

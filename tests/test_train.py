@@ -154,18 +154,17 @@ def test_dataset_cuts_the_labelled_windows_and_augments_by_symmetries_only(tmp_p
     plain = WindowDataset(samples, augment=False)
     expected = cut_windows(sample.blurred, sample.boxes)
     for item in (0, 7, len(plain) - 1):
-        window, label, similarity, sample_id = plain[item]
+        window, label = plain[item]
         assert window.shape == (1, 228, 228) and window.dtype == torch.float32
         np.testing.assert_array_equal(window[0].numpy(), expected[item])
-        assert label.item() == float(sample.labels[item]) and sample_id.item() == 0
-        assert similarity.item() == pytest.approx(sample.similarities[item], abs=1e-6)
+        assert label.item() == float(sample.labels[item])
     torch.manual_seed(0)
     augmented = WindowDataset(samples, augment=True)
     symmetries = [np.rot90(expected[3], k) for k in range(4)]
     symmetries += [s.T for s in symmetries]
     seen = set()
     for _ in range(40):
-        window, label, _, _ = augmented[3]
+        window, label = augmented[3]
         matches = [i for i, s in enumerate(symmetries) if np.array_equal(window[0].numpy(), s)]
         assert matches and label.item() == float(sample.labels[3])
         seen.update(matches)
@@ -181,66 +180,3 @@ def test_train_command(tmp_path, capsys):
     assert "best.pt (by top1) is epoch 1" in capsys.readouterr().out and (tmp_path / "run" / "best.pt").is_file()
     assert main(argv) == 2  # the run folder is taken
     assert "--overwrite" in capsys.readouterr().err
-
-
-def test_listwise_rank_loss_prefers_logits_that_rank_windows_as_their_similarities():
-    from goodregions.export.train import listwise_rank_loss
-
-    similarities = torch.tensor([0.9, 0.5, 0.2, 0.8, 0.3])
-    sample_ids = torch.tensor([0, 0, 0, 1, 1])
-    temperature = 0.1
-    # Logits equal to similarities / temperature reproduce the target exactly: zero loss.
-    assert listwise_rank_loss(similarities / temperature, similarities, sample_ids, temperature).item() == pytest.approx(0.0, abs=1e-6)
-    right = listwise_rank_loss(torch.tensor([3.0, 1.0, 0.0, 2.0, 0.0]), similarities, sample_ids, temperature)
-    wrong = listwise_rank_loss(torch.tensor([0.0, 1.0, 3.0, 0.0, 2.0]), similarities, sample_ids, temperature)
-    assert 0.0 < right.item() < wrong.item()
-    # A constant added to one image's logits changes nothing: only the ranking within an image counts.
-    shifted = listwise_rank_loss(torch.tensor([13.0, 11.0, 10.0, 2.0, 0.0]), similarities, sample_ids, temperature)
-    assert shifted.item() == pytest.approx(right.item(), rel=1e-6)
-    # Against a NumPy twin: the mean over images of KL(target || softmax(logits)).
-    logits = np.array([0.3, -1.0, 2.0, 0.5, 0.1])
-
-    def kl(sim, z):
-        t = np.exp(sim / temperature) / np.exp(sim / temperature).sum()
-        p = np.exp(z) / np.exp(z).sum()
-        return float(np.sum(t * (np.log(t) - np.log(p))))
-
-    twin = 0.5 * (kl(similarities.numpy()[:3], logits[:3]) + kl(similarities.numpy()[3:], logits[3:]))
-    got = listwise_rank_loss(torch.tensor(logits, dtype=torch.float32), similarities, sample_ids, temperature)
-    assert got.item() == pytest.approx(twin, rel=1e-5)
-    # A lone window of an image cannot be ranked and is skipped.
-    alone = listwise_rank_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.5, 0.6]), torch.tensor([0, 1]), temperature)
-    assert alone.item() == 0.0
-
-
-def test_grouped_batches_hold_few_images_and_draw_each_window_once_per_visit():
-    from goodregions.export._train_data import SampleGroupedBatches
-
-    index = np.array([(s, k) for s, count in enumerate((5, 3, 8, 2)) for k in range(count)])
-    batches = list(SampleGroupedBatches(index, windows_per_sample=4, samples_per_batch=2, num_windows=13,
-                                        generator=torch.Generator().manual_seed(0)))
-    drawn = [i for batch in batches for i in batch]
-    assert len(drawn) == 13
-    for batch in batches:
-        samples = index[batch, 0]
-        assert len(set(samples.tolist())) <= 2
-        assert max(np.bincount(samples)) <= 4
-        assert len(set(batch)) == len(batch)  # no window twice in one visit
-    again = list(SampleGroupedBatches(index, windows_per_sample=4, samples_per_batch=2, num_windows=13,
-                                      generator=torch.Generator().manual_seed(0)))
-    assert again == batches  # seeded
-    with pytest.raises(ValueError, match="windows_per_sample"):
-        SampleGroupedBatches(index, windows_per_sample=1, samples_per_batch=2, num_windows=4, generator=torch.Generator())
-
-
-def test_training_with_the_ranking_loss(tmp_path):
-    shards = write_fake_shards(tmp_path / "labels", "train", 4)
-    write_fake_shards(tmp_path / "labels", "validation", 2, seed=1)
-    config = TrainConfig(epochs=1, batch_size=8, max_windows_per_epoch=16, width=8, rank_weight=1.0)
-    result = train(shards, out=tmp_path / "run", config=config)
-    _, state = load_checkpoint(result["last"])
-    assert state["train_config"]["rank_weight"] == 1.0 and np.isfinite(result["history"][0]["train_loss"])
-    with pytest.raises(ValueError, match="rank_weight"):
-        TrainConfig(rank_weight=-1.0)
-    with pytest.raises(ValueError, match="batch_size"):
-        TrainConfig(rank_weight=1.0, batch_size=2)
