@@ -63,9 +63,11 @@ def as_float_image(image, *, name, allow_color):
             f"convert it with image.astype(numpy.float64) / full_scale"
         )
     result = np.ascontiguousarray(image, dtype=np.float64)
-    if not np.all(np.isfinite(result)):
-        raise ValueError(f"{name} contains NaN or inf; replace them (numpy.nan_to_num) before calling")
+    # min and max propagate NaN and reach any inf, so they also do the finiteness check
+    # without a third pass over a frame.
     low, high = float(result.min()), float(result.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"{name} contains NaN or inf; replace them (numpy.nan_to_num) before calling")
     if low < -_NOISE_MARGIN or high > 1.0 + _NOISE_MARGIN:
         raise ValueError(
             f"{name} must hold values in [0, 1], got range [{low:.4g}, {high:.4g}]; "

@@ -36,16 +36,17 @@ def _smooth_length(n):
 
 
 @njit
-def _psf_to_otf(kernel, shape):
+def _psf_to_otf(kernel, shape, workers=1):
     # PSF centre rolled to (0, 0) so that multiplying by the OTF is a centred convolution.
-    # A float32 kernel gives a complex64 OTF, for the single-precision solves.
+    # A float32 kernel gives a complex64 OTF, for the single-precision solves. Frame-sized
+    # OTFs pass workers > 1: threads only pay off on large transforms.
     height, width = shape
     kh, kw = kernel.shape
     padded = np.zeros((height, width), dtype=kernel.dtype)
     for i in range(kh):
         for j in range(kw):
             padded[(i - kh // 2) % height, (j - kw // 2) % width] += kernel[i, j]
-    return np.fft.rfft2(padded)
+    return scipy.fft.rfft2(padded, workers=workers)
 
 
 def psf_to_otf(kernel, shape, *, shift=(0.0, 0.0)):
@@ -91,25 +92,35 @@ def psf_to_otf(kernel, shape, *, shift=(0.0, 0.0)):
 
 
 @njit
-def _cross_fade(a, b, step, steps):
-    # Cosine ramp from a (step 0) to b (step steps): continuous value and slope at both ends.
-    weight = 0.5 - 0.5 * np.cos(np.pi * step / steps)
-    return (1.0 - weight) * a + weight * b
+def _cosine_ramp(steps):
+    # Weights 0 < w < 1 of the steps - 1 padded samples between a (weight 0) and b (weight 1):
+    # continuous value and slope at both ends.
+    return 0.5 - 0.5 * np.cos(np.pi * np.arange(1, steps) / steps)
+
+
+@njit
+def _fill_periodic(image, out):
+    """Write ``image`` and its smooth wrap-around padding into ``out`` (float32 or float64),
+    so that the single-precision solves pad straight into their own precision."""
+    height, width = image.shape
+    out_height, out_width = out.shape
+    ramp = _cosine_ramp(out_width - width + 1)
+    for i in range(height):
+        last, first = image[i, width - 1], image[i, 0]
+        for j in range(width):
+            out[i, j] = image[i, j]
+        for j in range(width, out_width):
+            out[i, j] = (1.0 - ramp[j - width]) * last + ramp[j - width] * first
+    ramp = _cosine_ramp(out_height - height + 1)
+    for i in range(height, out_height):
+        for j in range(out_width):
+            out[i, j] = (1.0 - ramp[i - height]) * out[height - 1, j] + ramp[i - height] * out[0, j]
 
 
 @njit
 def _pad_periodic(image, out_height, out_width):
-    height, width = image.shape
     padded = np.empty((out_height, out_width))
-    padded[:height, :width] = image
-    steps = out_width - width + 1
-    for i in range(height):
-        for j in range(width, out_width):
-            padded[i, j] = _cross_fade(image[i, width - 1], image[i, 0], j - width + 1, steps)
-    steps = out_height - height + 1
-    for i in range(height, out_height):
-        for j in range(out_width):
-            padded[i, j] = _cross_fade(padded[height - 1, j], padded[0, j], i - height + 1, steps)
+    _fill_periodic(image, padded)
     return padded
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from goodregions.kernels_fast import convolve, fast_shape, pad_periodic, psf_to_otf
-from goodregions.kernels_fast.fft import _pad_periodic, _psf_to_otf, _smooth_length
+from goodregions.kernels_fast.fft import _fill_periodic, _pad_periodic, _psf_to_otf, _smooth_length
 
 import naive
 
@@ -159,6 +159,18 @@ def test_convolve_valid_needs_a_large_enough_image():
 def test_jitted_otf_twin_on_even_kernel():
     kernel = np.arange(1.0, 7.0).reshape(2, 3)
     np.testing.assert_allclose(_psf_to_otf(kernel, (8, 9)), naive.psf_to_otf(kernel, (8, 9)), atol=1e-12)
+
+
+def test_threaded_otf_equals_single_threaded():
+    kernel = np.random.default_rng(3).random((7, 5))
+    np.testing.assert_allclose(_psf_to_otf(kernel, (40, 33), 2), _psf_to_otf(kernel, (40, 33)), atol=1e-12)
+
+
+def test_single_precision_padding_is_the_double_one_rounded():
+    image = np.random.default_rng(4).random((21, 30))
+    padded = np.empty((32, 45), dtype=np.float32)
+    _fill_periodic(image, padded)
+    np.testing.assert_allclose(padded, _pad_periodic(image, 32, 45), rtol=0, atol=1e-7)
 
 
 def test_jitted_smooth_length_agrees_with_scipy():
