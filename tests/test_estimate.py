@@ -286,3 +286,32 @@ def test_bad_options_are_refused_clearly():
         estimate_kernel(np.zeros((64, 64)), 7, prior="sparse")
     with pytest.raises(TypeError, match="EstimatorConfig"):
         estimate_kernel(np.zeros((64, 64)), 7, config={"iterations_per_level": 2})
+
+
+_HASH_ESTIMATES = """
+import hashlib
+import numpy as np
+from goodregions.kernels_fast import convolve, estimate_kernel
+rng = np.random.default_rng(7)
+sharp = np.clip(np.cumsum(rng.normal(0, 0.05, (72, 72)), axis=1) % 1.0, 0, 1)
+kernel = np.zeros((9, 9)); kernel[4, 1:8] = 1.0; kernel[2:5, 7] = 1.0
+blurred = convolve(sharp, kernel / kernel.sum()) + rng.normal(0, 0.01, sharp.shape)
+digest = hashlib.md5()
+for prior in ("dark", "l0"):
+    digest.update(estimate_kernel(blurred, 9, prior=prior).tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_kernels_do_not_depend_on_whether_numba_compiled_or_loaded_its_cache(tmp_path):
+    # The accuracy benchmark's workers load the code their parent compiled. A helper that
+    # came back from the cache rounding 1 ulp differently once moved kernels by up to 0.1.
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", _HASH_ESTIMATES], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    assert any(tmp_path.rglob("*.nbi")), "the first run should have filled the cache"
+    assert runs[0].stdout == runs[1].stdout
