@@ -25,7 +25,7 @@ import scipy.fft
 
 from ._jit import njit
 from ._validate import as_float_image, as_kernel
-from .fft import _fill_periodic, _pad_periodic, _psf_to_otf, fast_shape
+from .fft import _pad_periodic, _psf_to_otf, fast_shape
 from .latent import _restore_l0
 
 __all__ = ["DECONVOLUTION_METHODS", "deconvolve"]
@@ -67,7 +67,7 @@ def _difference_responses(height, width):
 def _wiener(padded, otf, weight, workers):
     """Closed-form minimiser of 1/2 ||k * x - y||^2 + weight / 2 ||grad x||^2 on a periodic image.
 
-    ``padded`` is float32 (``fft._fill_periodic`` pads straight into it), so the FFTs run
+    ``padded`` is float32 (``fft._pad_periodic`` pads straight into it), so the FFTs run
     in single precision and the result is float32: on a 1080p frame they are several times
     faster, and the result stays within 5e-6 of the double-precision one even at weight
     1e-4, under one step of a 16-bit image (BENCHMARKS.md). Unlike the splitting methods,
@@ -229,8 +229,7 @@ def _restore_channel(channel, otf, fft_shape, method, weight):
     """Deconvolve one (H, W) float64 channel; returns the cropped (H, W) float64 result."""
     height, width = channel.shape
     if method == "wiener":
-        padded = np.empty(fft_shape, dtype=np.float32)
-        _fill_periodic(channel, padded)
+        padded = _pad_periodic(channel, fft_shape[0], fft_shape[1], np.float32)
         return _wiener(padded, otf, weight, _FFT_WORKERS)[:height, :width].astype(np.float64)
     padded = _pad_periodic(channel, fft_shape[0], fft_shape[1])
     if method == "hyper_laplacian":

@@ -115,11 +115,12 @@ def _fill_periodic(image, out):
             out[i, j] = _cross_fade(out[height - 1, j], out[0, j], i - height + 1, steps)
 
 
-def _pad_periodic(image, out_height, out_width):
+def _pad_periodic(image, out_height, out_width, dtype=np.float64):
     # Not jitted itself: a cached jitted caller of _fill_periodic came back from Numba's
     # cache with code that rounds differently from a fresh compile (1 ulp, which the
-    # blind estimator can amplify), and every caller is Python anyway.
-    padded = np.empty((out_height, out_width))
+    # blind estimator can amplify), and every caller is Python anyway. float32 is for the
+    # single-precision Wiener solve.
+    padded = np.empty((out_height, out_width), dtype=dtype)
     _fill_periodic(image, padded)
     return padded
 

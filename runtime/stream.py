@@ -51,7 +51,7 @@ import numpy as np
 
 from goodregions.kernels_fast import fast_shape, psf_to_otf
 from goodregions.kernels_fast.deconv import _DEFAULT_WEIGHTS, _FFT_WORKERS, _wiener
-from goodregions.kernels_fast.fft import _fill_periodic
+from goodregions.kernels_fast.fft import _pad_periodic
 
 from .kernel_registration import KernelRegistration
 from .memory import peak_rss_mb  # re-exported: the streaming figures report it
@@ -314,7 +314,7 @@ class DeblurStream:
                     kh, kw = estimate.kernel.shape
                     shape = fast_shape((height + kh - 1, width + kw - 1))
                     otf, otf_key = psf_to_otf(estimate.kernel, shape, shift=shift).astype(np.complex64), key
-                latent = [_wiener(_padded_float32(p, shape), otf, self.weight, _FFT_WORKERS)[:height, :width] for p in planes]
+                latent = [_wiener(_pad_periodic(p, *shape, np.float32), otf, self.weight, _FFT_WORKERS)[:height, :width] for p in planes]
                 output = recompose(latent)
                 seconds = time.perf_counter() - tick
                 info = FrameInfo(index=index, source_index=source_index, kernel_version=version, estimate_requested=requested,
@@ -353,13 +353,6 @@ class DeblurStream:
         worker.join(timeout=_JOIN_SECONDS)
         if self._owns_capture and not reader.is_alive():  # never release under a read in progress
             self._source.release()
-
-
-def _padded_float32(plane, shape):
-    """``plane`` with its smooth wrap-around padding to ``shape``, in the Wiener solve's single precision."""
-    padded = np.empty(shape, dtype=np.float32)
-    _fill_periodic(plane, padded)
-    return padded
 
 
 def _to_uint8(latent):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from goodregions.kernels_fast import convolve, fast_shape, pad_periodic, psf_to_otf
-from goodregions.kernels_fast.fft import _fill_periodic, _pad_periodic, _psf_to_otf, _smooth_length
+from goodregions.kernels_fast.fft import _pad_periodic, _psf_to_otf, _smooth_length
 
 import naive
 
@@ -168,8 +168,8 @@ def test_threaded_otf_equals_single_threaded():
 
 def test_single_precision_padding_is_the_double_one_rounded():
     image = np.random.default_rng(4).random((21, 30))
-    padded = np.empty((32, 45), dtype=np.float32)
-    _fill_periodic(image, padded)
+    padded = _pad_periodic(image, 32, 45, np.float32)
+    assert padded.dtype == np.float32
     np.testing.assert_allclose(padded, _pad_periodic(image, 32, 45), rtol=0, atol=1e-7)
 
 
