@@ -280,8 +280,8 @@ def run_deblur(args):
     elif sheet is not None:
         print(f"goodregions deblur: no image was deblurred, so no contact sheet was written to {sheet_path}", file=sys.stderr)
     if failures:
-        print(f"goodregions deblur: {failures} of {len(inputs)} inputs failed (see above); the others were written",
-              file=sys.stderr)
+        written = "nothing was written" if failures == len(inputs) else "the others were written"
+        print(f"goodregions deblur: {failures} of {len(inputs)} inputs failed (see above); {written}", file=sys.stderr)
         return 1
     return 0
 

@@ -35,6 +35,11 @@ def read_image(path):
         raise FileNotFoundError(f"image file {str(path)!r} does not exist (or is not a file)")
     data = np.fromfile(str(path), dtype=np.uint8)
     image = _decode_quietly(data) if data.size else None
+    if image is None and path.suffix.lower() == ".npy":
+        raise ValueError(
+            f"{str(path)!r} is a NumPy array file, and images are read from image files: save the "
+            f"array as a 16-bit PNG or float32 TIFF, or pass it to goodregions.kernels_fast.estimate_kernel"
+        )
     if image is None:
         raise ValueError(
             f"could not decode {str(path)!r} as an image: the file is corrupt, truncated or not an "

@@ -74,6 +74,13 @@ def test_bad_files_are_reported_and_the_others_processed(inputs, tmp_path, capsy
     assert (out / "a.png").is_file()
 
 
+def test_when_every_input_fails_the_summary_says_nothing_was_written(inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["deblur", str(inputs / "notes.txt"), "-o", str(out), *FAST]) == 1
+    assert "1 of 1 inputs failed (see above); nothing was written" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_json_overlay_and_kernel_outputs(inputs, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["deblur", str(inputs), "-o", str(out), "--selector", "cnn", "--model", str(TINY), "--kernel-size", "15",

@@ -48,6 +48,10 @@ def test_estimate_reports_bad_inputs_in_one_line(tmp_path, capsys):
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     assert main(["estimate", str(corrupt), "--kernel-size", "31"]) == 2
     assert "could not decode" in capsys.readouterr().err
+    array = tmp_path / "blurred.npy"
+    np.save(array, np.zeros((64, 64)))
+    assert main(["estimate", str(array), "--kernel-size", "31"]) == 2
+    assert "NumPy array file" in capsys.readouterr().err
     assert main(["estimate", BLURRED, "--kernel-size", "31", "-o", str(tmp_path / "k.txt")]) == 2
     assert ".npy or .png" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
