@@ -87,7 +87,7 @@ def _run_bench_accuracy(args):
 
     overrides = parse_overrides(args.set)  # a bad --set is a ValueError, reported by main
     run_accuracy_benchmark(json_path=args.json, data_root=args.data, workers=args.workers, limit=args.limit,
-                           priors=tuple(args.priors.split(",")), overrides=overrides)
+                           priors=tuple(args.priors.split(",")), overrides=overrides, noise_draw=args.noise_draw)
     return 0
 
 
@@ -208,6 +208,9 @@ def _build_parser():
     accuracy.add_argument("--priors", choices=("dark,l0", "dark", "l0"), default="dark,l0", help="priors to run (default both)")
     accuracy.add_argument("--set", action="append", metavar="NAME=VALUE",
                           help="try another EstimatorConfig value, e.g. --set iterations_per_level=4 (repeatable)")
+    accuracy.add_argument("--noise-draw", type=int, default=0, metavar="N",
+                          help="other noise on every case (default 0, the benchmark's own): replicates for "
+                               "judging whether a setting's gain beats the estimator's flip noise")
     accuracy.set_defaults(handler=_run_bench_accuracy)
     from .bench_registration import add_bench_registration_parser  # handlers in their modules
     from .bench_runtime import add_bench_runtime_parser

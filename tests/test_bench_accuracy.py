@@ -35,3 +35,18 @@ def test_one_image_with_an_override_is_recorded(tmp_path):
     assert list(saved["summary"]) == ["l0"] and len(saved["cases"]) == 8 == saved["summary"]["l0"]["cases"]
     assert {case["prior"] for case in record["cases"]} == {"l0"}
     assert all(case["error_ratio"] > 0.0 and 0.0 < case["similarity"] <= 1.0 for case in record["cases"])
+
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "levin09_kernels").is_dir(), reason="needs the shared data folder")
+def test_another_noise_draw_gives_other_cases_and_is_recorded():
+    quick = dict(data_root=SHARED_DATA, workers=1, limit=1, priors=("l0",), overrides={"iterations_per_level": 1})
+    own, other = (run_accuracy_benchmark(noise_draw=draw, **quick) for draw in (0, 1))
+    assert (own["protocol"]["noise_draw"], other["protocol"]["noise_draw"]) == (0, 1)
+    assert [case["image"] for case in own["cases"]] == [case["image"] for case in other["cases"]]
+    assert all(a["error_ratio"] != b["error_ratio"] for a, b in zip(own["cases"], other["cases"]))
+
+
+def test_a_negative_noise_draw_is_refused():
+    with pytest.raises(ValueError, match="noise_draw must be an int >= 0"):
+        run_accuracy_benchmark(noise_draw=-1)
