@@ -5,11 +5,11 @@ converted to gray) gives its central 255×255 crop. The crop is blurred with eac
 Levin et al.'s 8 kernels (their stored arrays rotated by 180°, which is the true
 convolution kernel of their captures) from the surrounding image content where there is
 some and from a mirror reflection where there is not (``convolve(..., mode="valid")``),
-and Gaussian noise of sigma 0.01 is added, seeded per case (``noise_draw`` 0; other draws are
-independent replicates, for telling a change from the estimator's flip noise). The kernel is estimated on
-the whole crop with ``kernel_size`` 31 for each prior, and scored by kernel similarity
-and by the error ratio (hyper-Laplacian deconvolution), aligned on Levin's quarter-pixel
-grid and, as a second figure, on integer shifts only.
+and Gaussian noise of sigma 0.01 is added, seeded per case (``noise_draw`` 0; other draws
+are independent replicates, for telling a change from the estimator's flip noise). The
+kernel is estimated on the whole crop with ``kernel_size`` 31 for each prior, and scored
+by kernel similarity and by the error ratio (hyper-Laplacian deconvolution), aligned on
+Levin's quarter-pixel grid and, as a second figure, on integer shifts only.
 """
 
 import dataclasses

@@ -37,7 +37,6 @@ def test_one_image_with_an_override_is_recorded(tmp_path):
     assert all(case["error_ratio"] > 0.0 and 0.0 < case["similarity"] <= 1.0 for case in record["cases"])
 
 
-
 @pytest.mark.skipif(not (SHARED_DATA / "levin09_kernels").is_dir(), reason="needs the shared data folder")
 def test_another_noise_draw_gives_other_cases_and_is_recorded():
     quick = dict(data_root=SHARED_DATA, workers=1, limit=1, priors=("l0",), overrides={"iterations_per_level": 1})
