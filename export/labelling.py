@@ -41,6 +41,7 @@ import numpy as np
 from tqdm import tqdm
 
 from goodregions.kernels_fast import PRIORS, EstimatorConfig, estimate_kernel, kernel_similarity
+from goodregions.kernels_fast._validate import check_int
 from goodregions.runtime.defaults import GOOD_SIMILARITY, PRIOR, WINDOW_SIZE, WINDOW_STRIDE
 from goodregions.runtime.worker_pool import finishing_run, init_estimator_worker
 
@@ -75,14 +76,6 @@ __all__ = [
 ]
 
 
-def _check_int(value, *, name, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
 @dataclasses.dataclass(frozen=True)
 class LabelSettings:
     """How windows are made and labelled; every shard of a folder shares these.
@@ -113,10 +106,10 @@ class LabelSettings:
 
     def __post_init__(self):
         self.synthesis()  # validates kernel_sizes
-        _check_int(self.window_size, name="window_size", low=1)
-        _check_int(self.window_stride, name="window_stride", low=1)
-        _check_int(self.mosaic_seed, name="mosaic_seed", low=0)
-        margin = _check_int(self.kernel_margin, name="kernel_margin", low=0)
+        check_int(self.window_size, name="window_size", low=1)
+        check_int(self.window_stride, name="window_stride", low=1)
+        check_int(self.mosaic_seed, name="mosaic_seed", low=0)
+        margin = check_int(self.kernel_margin, name="kernel_margin", low=0)
         if margin % 2:
             raise ValueError(f"kernel_margin must be even so the support stays odd, got {margin}; use {margin + 1}")
         if self.prior not in PRIORS:
@@ -287,15 +280,15 @@ def label_windows(out_dir, *, subset="train", settings=None, seed=0, samples_per
         raise TypeError(f"settings must be a LabelSettings or None, got {type(settings).__name__}")
     if subset not in LABEL_SUBSETS:
         raise ValueError(f"subset must be one of {LABEL_SUBSETS}, got {subset!r}")
-    seed = _check_int(seed, name="seed", low=0)
-    samples_per_image = _check_int(samples_per_image, name="samples_per_image", low=1)
-    workers = _check_int((os.cpu_count() or 1) if workers is None else workers, name="workers", low=1)
+    seed = check_int(seed, name="seed", low=0)
+    samples_per_image = check_int(samples_per_image, name="samples_per_image", low=1)
+    workers = check_int((os.cpu_count() or 1) if workers is None else workers, name="workers", low=1)
     if images is None:
         sources = list_sources(subset, data_root=data_root, mosaic_seed=settings.mosaic_seed)
     else:
         sources = list(images)
     if limit_images is not None:
-        sources = sources[: _check_int(limit_images, name="limit_images", low=1)]
+        sources = sources[: check_int(limit_images, name="limit_images", low=1)]
     folder, fingerprint = Path(out_dir), settings.fingerprint()
     settings_json = json.dumps(fingerprint, sort_keys=True)
     manifest = prepare_folder(folder, fingerprint, overwrite)

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from goodregions.kernels_fast._validate import check_int
+
 __all__ = ["MODEL_NAMES", "ModelConfig", "LogitMapGeometry", "EdgeNet", "ResNet34S", "build_model", "count_flops", "dense_window_scores"]
 
 MODEL_NAMES = ("edge", "resnet34s")
@@ -58,8 +60,8 @@ class ModelConfig:
     def __post_init__(self):
         if not (isinstance(self.input_std, (int, float)) and self.input_std > 0):
             raise ValueError(f"input_std must be a positive number, got {self.input_std!r}")
-        if self.width is not None and (isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1):
-            raise ValueError(f"width must be a positive integer or None, got {self.width!r}")
+        if self.width is not None:
+            check_int(self.width, name="width", low=1, hint="or None for the model's default")
 
 
 @dataclass(frozen=True)

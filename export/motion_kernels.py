@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from goodregions.kernels_fast._validate import check_odd_size
+from goodregions.kernels_fast._validate import check_int, check_odd_size
 
 __all__ = ["MotionKernelSettings", "random_motion_kernel"]
 
@@ -121,8 +121,7 @@ class MotionKernelSettings:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int) or self.n_steps < 16:
-            raise ValueError(f"n_steps must be an int >= 16, got {self.n_steps!r}")
+        check_int(self.n_steps, name="n_steps", low=16)
 
 
 def _smooth_noise(rng, n, correlation, *, dims=1):

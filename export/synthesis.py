@@ -20,7 +20,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from goodregions.kernels_fast._validate import as_float_image
+from goodregions.kernels_fast._validate import as_float_image, check_int, check_odd_size
 from goodregions.kernels_fast.fft import convolve
 
 from .motion_kernels import MotionKernelSettings, _as_generator, random_motion_kernel
@@ -116,11 +116,7 @@ class SynthesisSettings:
         if not isinstance(sizes, tuple) or not sizes:
             raise TypeError(f"kernel_sizes must be a non-empty tuple of odd ints, got {sizes!r}")
         for size in sizes:
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 3 or size % 2 == 0:
-                raise ValueError(
-                    f"kernel_sizes must hold odd integers >= 3, got {size!r} in {sizes!r}; "
-                    f"for example tuple(range(11, 56, 2))"
-                )
+            check_odd_size(size, name=f"every size in kernel_sizes {sizes!r}")
         if not isinstance(self.noise, NoiseRange):
             raise TypeError(f"noise must be a NoiseRange, got {type(self.noise).__name__}")
         if not isinstance(self.motion, MotionKernelSettings):
@@ -369,8 +365,7 @@ def iter_blur_samples(images, *, rng=None, settings=None, samples_per_image=1):
         settings = SynthesisSettings()
     elif not isinstance(settings, SynthesisSettings):
         raise TypeError(f"settings must be a SynthesisSettings or None, got {type(settings).__name__}")
-    if isinstance(samples_per_image, bool) or not isinstance(samples_per_image, int) or samples_per_image < 1:
-        raise ValueError(f"samples_per_image must be an int >= 1, got {samples_per_image!r}")
+    check_int(samples_per_image, name="samples_per_image", low=1)
     images = list(images)
     for source in images:
         if not isinstance(source, (str, Path)) and len(tuple(source)) != 4:

@@ -18,17 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from goodregions.kernels_fast._validate import check_int
 from goodregions.runtime.defaults import WINDOW_SIZE, WINDOW_STRIDE
 
 __all__ = ["count_windows", "window_boxes", "cut_windows"]
-
-
-def _positive_int(value, *, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive number of pixels, got {value!r}")
-    return int(value)
 
 
 def _image_shape(shape):
@@ -68,8 +61,8 @@ def count_windows(shape, *, size=WINDOW_SIZE, stride=WINDOW_STRIDE):
         not a positive int.
     """
     height, width = _image_shape(shape)
-    size = _positive_int(size, name="size")
-    stride = _positive_int(stride, name="stride")
+    size = check_int(size, name="size", low=1, unit="pixels")
+    stride = check_int(stride, name="stride", low=1, unit="pixels")
 
     def along(length):
         return (length - size) // stride + 1 if length >= size else 0

@@ -11,6 +11,8 @@ Policy (documented in every public docstring that uses it):
 * Computation happens in float64, in C order, so every jitted core compiles once.
 """
 
+import numbers
+
 import numpy as np
 
 _NOISE_MARGIN = 0.5
@@ -117,15 +119,36 @@ def as_kernel(kernel, *, name="kernel"):
     return clipped / clipped.sum()
 
 
-def check_odd_size(size, *, name):
-    """Return ``size`` as an int after checking it is an odd integer >= 3 (a kernel with a centre pixel)."""
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+def check_int(value, *, name, low=None, unit="", hint=""):
+    """Return ``value`` as an int after checking it is an integer, not a bool, and >= ``low`` if given.
+
+    ``unit`` (for example ``"frames"``) and ``hint`` (how to fix it) extend the message.
+
+    Raises
+    ------
+    TypeError
+        Not an integer (a float, a string, a bool).
+    ValueError
+        Below ``low``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if low is not None and value < low:
+        unit = f" ({unit})" if unit else ""
+        hint = f"; {hint}" if hint else ""
+        raise ValueError(f"{name} must be an int >= {low}{unit}, got {value!r}{hint}")
+    return int(value)
+
+
+def check_odd_size(size, *, name, low=3):
+    """Return ``size`` as an int after checking it is an odd integer >= ``low`` (so it has a centre pixel)."""
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(size).__name__}")
     size = int(size)
-    if size < 3 or size % 2 == 0:
+    if size < low or size % 2 == 0:
         raise ValueError(
-            f"{name} must be an odd integer >= 3 so the kernel has a centre pixel, got {size}; "
-            f"try {max(3, size + 1 - size % 2)}"
+            f"{name} must be an odd integer >= {low} so it has a centre pixel, got {size}; "
+            f"try {max(low, size + 1 - size % 2)}"
         )
     return size
 

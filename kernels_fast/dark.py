@@ -7,7 +7,7 @@ blind estimator also needs *where* that minimum sits, so the filter tracks the a
 import numpy as np
 
 from ._jit import njit
-from ._validate import as_float_image
+from ._validate import as_float_image, check_odd_size
 
 __all__ = ["dark_channel"]
 
@@ -113,6 +113,4 @@ def dark_channel(image, *, patch=35):
     maximum filters on rectangular and octagonal kernels", Pattern Recognition Letters 1992.
     """
     image = as_float_image(image, name="image", allow_color=False)
-    if isinstance(patch, bool) or not isinstance(patch, (int, np.integer)) or patch < 1 or patch % 2 == 0:
-        raise ValueError(f"patch must be an odd positive int, got {patch!r}")
-    return _dark_channel(image, int(patch))
+    return _dark_channel(image, check_odd_size(patch, name="patch", low=1))

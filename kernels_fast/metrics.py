@@ -9,12 +9,11 @@ deconvolution algorithms", CVPR 2009 (error ratio).
 """
 
 import math
-import numbers
 
 import numpy as np
 
 from ._jit import njit
-from ._validate import as_float_image, as_kernel
+from ._validate import as_float_image, as_kernel, check_int
 from .deconv import DECONVOLUTION_METHODS, deconvolve
 from .image_quality import _as_real_array, _check_pair
 
@@ -162,11 +161,7 @@ def kernel_similarity(kernel_a, kernel_b):
 def _check_border(border, default, shape):
     if border is None:
         border = default
-    elif isinstance(border, bool) or not isinstance(border, numbers.Integral):
-        raise TypeError(f"border must be a non-negative int or None, got {type(border).__name__}")
-    border = int(border)
-    if border < 0:
-        raise ValueError(f"border must be >= 0, got {border}; use None for the kernel size {default}")
+    border = check_int(border, name="border", low=0, hint=f"use None for the kernel size {default}")
     if 2 * border >= min(shape):
         raise ValueError(
             f"border={border} leaves nothing to compare in an image of shape {shape}; "
@@ -309,8 +304,7 @@ def best_shift(reference, image, *, border, max_shift):
     reference, image = _check_pair(reference, image)
     if reference.ndim != 2:
         raise ValueError(f"reference and image must be gray (H, W) images, got shape {reference.shape}; pass the luminance")
-    if isinstance(max_shift, bool) or not isinstance(max_shift, numbers.Integral) or max_shift < 0:
-        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
+    max_shift = check_int(max_shift, name="max_shift", low=0)
     border = _check_border(border, 0, reference.shape)
     if max_shift > border:
         raise ValueError(f"max_shift={max_shift} exceeds border={border}: shifted windows would leave the image; "

@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from goodregions.kernels_fast._validate import check_int
+
 from .bench_report import environment, save_json
 
 CROP = 255
@@ -87,7 +89,7 @@ def parse_overrides(items):
         try:
             overrides[name] = type(defaults[name])(text)
         except ValueError:
-            raise ValueError(f"--set {name} must be a {type(defaults[name]).__name__} like its default "
+            raise ValueError(f"--set {name} must be of type {type(defaults[name]).__name__} like its default "
                              f"{defaults[name]!r}, got {text!r}") from None
     try:
         EstimatorConfig(**overrides)  # range checks, here rather than in every worker
@@ -158,8 +160,7 @@ def run_accuracy_benchmark(*, json_path=None, data_root=None, workers=None, limi
     unknown = [prior for prior in priors if prior not in PRIORS]
     if unknown or not priors:
         raise ValueError(f"priors must be a non-empty selection of {PRIORS}, got {tuple(priors)}")
-    if isinstance(noise_draw, bool) or not isinstance(noise_draw, int) or noise_draw < 0:
-        raise ValueError(f"noise_draw must be an int >= 0 (0: the benchmark's own noise), got {noise_draw!r}")
+    check_int(noise_draw, name="noise_draw", low=0, unit="0: the benchmark's own noise")
     from goodregions.export.split import load_split
     from goodregions.kernels_fast import warmup
 

@@ -19,6 +19,8 @@ import time
 import cv2
 import numpy as np
 
+from goodregions.kernels_fast._validate import check_int
+
 from .bench_report import environment, save_json
 from .defaults import PRIOR
 from .samples import sample_path
@@ -75,8 +77,7 @@ def run_registration_benchmark(*, json_path=None, frames=200, every=10, pause=0.
         pixel, and the translations the registration applied.
     """
     for name, value in (("frames", frames), ("every", every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-            raise ValueError(f"{name} must be an int >= 2, got {value!r}")
+        check_int(value, name=name, low=2)
     if not (isinstance(pause, (int, float)) and pause >= 0):
         raise ValueError(f"pause must be a number of seconds >= 0, got {pause!r}")
     if selector is None:

@@ -34,6 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from goodregions.kernels_fast._validate import check_int
+
 from .bench_report import environment, median_seconds, save_json
 from .samples import sample_path
 
@@ -188,12 +190,9 @@ def run_runtime_benchmark(*, json_path=None, model=None, repeats=5, stream_frame
 
     from .deblur_command import model_available
 
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
-    if isinstance(stream_frames, bool) or not isinstance(stream_frames, int) or stream_frames < 1:
-        raise ValueError(f"stream_frames must be an int >= 1, got {stream_frames!r}")
-    if isinstance(rss_every, bool) or not isinstance(rss_every, int) or rss_every < 1:
-        raise ValueError(f"rss_every must be an int >= 1 (frames between memory samples), got {rss_every!r}; 100 suits 3000 frames")
+    check_int(repeats, name="repeats", low=1)
+    check_int(stream_frames, name="stream_frames", low=1)
+    check_int(rss_every, name="rss_every", low=1, unit="frames between memory samples", hint="100 suits 3000 frames")
     if model is not None and not Path(model).is_file():
         raise FileNotFoundError(f"--model {str(model)!r} does not exist; pass an .onnx file, or leave --model out to use "
                                 "$GOODREGIONS_MODEL or the bundled model")

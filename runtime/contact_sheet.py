@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from goodregions.kernels_fast._validate import check_int
+
 __all__ = ["HEADER_HEIGHT", "ContactSheet", "kernel_picture", "to_display"]
 
 HEADER_HEIGHT = 28  # the strip of column titles above the first row
@@ -72,9 +74,8 @@ class ContactSheet:
     """
 
     def __init__(self, *, row_height=220):
-        if isinstance(row_height, bool) or not isinstance(row_height, (int, np.integer)) or row_height < 64:
-            raise ValueError(f"row_height must be an int >= 64 (pixels), got {row_height!r}; 200-240 suits a sheet of many photos")
-        self.row_height = int(row_height)
+        self.row_height = check_int(row_height, name="row_height", low=64, unit="pixels",
+                                    hint="200-240 suits a sheet of many photos")
         self._rows = []
 
     def __len__(self):

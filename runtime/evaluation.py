@@ -39,6 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
+from goodregions.kernels_fast import PRIORS
+from goodregions.kernels_fast._validate import check_int, check_odd_size
+
 from .defaults import PRIOR, WINDOW_SIZE, WINDOW_STRIDE
 from .evaluation_case import EVALUATION_SELECTORS, GRID_SELECTORS, case_rngs, evaluate_case, synthesize_case
 from .worker_pool import finishing_run, init_estimator_worker
@@ -82,9 +85,6 @@ class EvaluationSettings:
     rotate_kernels: bool = False
 
     def __post_init__(self):
-        from goodregions.kernels_fast import PRIORS
-        from goodregions.kernels_fast._validate import check_odd_size
-
         parse_selectors(",".join(self.selectors))
         check_odd_size(self.kernel_size, name="kernel_size")
         if self.prior not in PRIORS:
@@ -92,8 +92,7 @@ class EvaluationSettings:
         if isinstance(self.noise_sigma, bool) or not isinstance(self.noise_sigma, (int, float)) or not 0.0 <= self.noise_sigma <= 0.5:
             raise ValueError(f"noise_sigma (--noise) must be a number in [0, 0.5] on the [0, 1] scale, got {self.noise_sigma!r}; "
                              "for a sigma on the 0-255 scale divide by 255")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        check_int(self.seed, name="seed", low=0)
 
 
 def parse_selectors(text):
@@ -311,10 +310,9 @@ def run_evaluation(images, kernels, out_dir, *, settings=None, model=None, worke
     settings = EvaluationSettings() if settings is None else settings
     if not isinstance(settings, EvaluationSettings):
         raise TypeError(f"settings must be an EvaluationSettings, got {type(settings).__name__}")
-    if isinstance(workers, bool) or not (workers is None or (isinstance(workers, int) and workers >= 1)):
-        raise ValueError(f"workers (--workers) must be an int >= 1, got {workers!r}")
-    if isinstance(grids, bool) or not isinstance(grids, int) or grids < 0:
-        raise ValueError(f"grids (--grids) must be an int >= 0, got {grids!r}")
+    if workers is not None:
+        check_int(workers, name="workers (--workers)", low=1, hint="or None for one per core")
+    check_int(grids, name="grids (--grids)", low=0)
     images = [Path(image) for image in images]
     if not images or not kernels:
         raise ValueError(f"evaluation needs at least one image and one kernel, got {len(images)} and {len(kernels)}")

@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 
+from goodregions.kernels_fast._validate import check_int
+
 __all__ = ["FLAT_GROWTH_MB", "FLAT_GROWTH_SHARE", "RssSampler", "peak_rss_mb", "plot_rss", "rss_mb", "summarise_rss"]
 
 # Memory counts as flat when its fitted trend after warm-up rises by at most the larger of these: a few tens of
@@ -60,9 +62,8 @@ class RssSampler:
     """
 
     def __init__(self, every):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an int >= 1 (frames between memory samples), got {every!r}")
-        self.every, self.frames, self.samples = every, 0, []
+        self.every = check_int(every, name="every", low=1, unit="frames between memory samples")
+        self.frames, self.samples = 0, []
 
     def update(self, frames=1):
         """Count ``frames`` more frames; take a sample when a multiple of ``every`` is reached."""

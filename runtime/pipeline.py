@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from goodregions.kernels_fast import DECONVOLUTION_METHODS, PRIORS, deconvolve, estimate_kernel
-from goodregions.kernels_fast._validate import as_float_image, to_luminance
+from goodregions.kernels_fast._validate import as_float_image, check_int, check_odd_size, to_luminance
 
 from .defaults import PRIOR, WINDOW_SIZE, WINDOW_STRIDE
 from .consensus import most_agreeing
@@ -256,13 +256,11 @@ class Deblurrer:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         if method not in DECONVOLUTION_METHODS:
             raise ValueError(f"method must be one of {DECONVOLUTION_METHODS}, got {method!r}")
-        if kernel_size is not None and (isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer))
-                                        or kernel_size < 3 or kernel_size % 2 == 0):
-            raise ValueError(f"kernel_size must be an odd int >= 3 or None (automatic), got {kernel_size!r}")
+        if kernel_size is not None:
+            check_odd_size(kernel_size, name="kernel_size (None: automatic)")
         if (selector == "box") != (box is not None):
             raise ValueError(f"box=(x, y, w, h) goes with selector='box' and only with it; got selector={selector!r}, box={box!r}")
-        if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1:
-            raise ValueError(f"candidates must be an int >= 1, got {candidates!r}")
+        check_int(candidates, name="candidates", low=1)
         if candidates > 1 and selector not in _SCORED_SELECTORS:
             raise ValueError(f"candidates={candidates} needs a scored selector {_SCORED_SELECTORS} that ranks its windows, "
                              f"got selector={selector!r}; pass candidates=1 or another selector")

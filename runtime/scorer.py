@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from goodregions.export.windows import cut_windows, window_boxes
-from goodregions.kernels_fast._validate import as_float_image, to_luminance
+from goodregions.kernels_fast._validate import as_float_image, check_int, to_luminance
 
 from .model_file import BUNDLED_MODEL, MODEL_ENV, ModelError, int_entry, open_session
 
@@ -131,10 +131,9 @@ class ScoreMap:
         Neighbouring windows overlap heavily; ``selectors.select_windows`` applies
         non-maximum suppression on top of this ranking.
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
+        k = check_int(k, name="k", low=1)
         flat = self.scores.ravel()
-        order = np.argsort(-flat, kind="stable")[: int(k)]
+        order = np.argsort(-flat, kind="stable")[:k]
         return self.boxes[order], flat[order]
 
 
@@ -159,9 +158,7 @@ def image_to_luminance(image, *, name="image"):
 
 
 def _positive_option(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int (pixels), got {value!r}; leave it None to use the model's")
-    return int(value)
+    return check_int(value, name=name, low=1, unit="pixels", hint="leave it None to use the model's")
 
 
 class WindowScorer:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from goodregions.export.windows import window_boxes
+from goodregions.kernels_fast._validate import check_int
 from goodregions.kernels_fast.estimate import _USEFULNESS_WINDOW, _usefulness_map
 
 from .defaults import WINDOW_SIZE, WINDOW_STRIDE
@@ -80,12 +81,6 @@ class Selection:
     scores: ScoreMap | None
 
 
-def _check_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    return int(value)
-
-
 def _check_box(box, shape):
     """Validate a user box ``(x, y, w, h)`` against an image of ``shape`` (H, W)."""
     try:
@@ -94,7 +89,7 @@ def _check_box(box, shape):
         raise TypeError(f"box must be a sequence (x, y, w, h) of 4 ints, got {type(box).__name__} {box!r}") from None
     if len(values) != 4:
         raise ValueError(f"box must hold 4 ints (x, y, w, h), got {len(values)} values: {box!r}")
-    x, y, w, h = (_check_int(v, f"box {part}") for v, part in zip(values, "xywh"))
+    x, y, w, h = (check_int(v, name=f"box {part}") for v, part in zip(values, "xywh"))
     height, width = shape
     if w < MIN_BOX_SIDE or h < MIN_BOX_SIDE:
         raise ValueError(f"box {(x, y, w, h)} is too small for a kernel estimate: width and height must be at least "
@@ -226,8 +221,7 @@ def select_windows(image, k, *, selector="cnn", scorer=None, box=None, rng=None,
     ModelError, InferenceError
         From the scorer.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    k = check_int(k, name="k", low=1)
     if selector not in SELECTORS:
         raise ValueError(f"selector must be one of {SELECTORS}, got {selector!r}")
     if mode not in SCORE_MODES:
@@ -246,8 +240,8 @@ def select_windows(image, k, *, selector="cnn", scorer=None, box=None, rng=None,
         if box is None:
             raise ValueError("selector='box' needs box=(x, y, w, h) in pixels")
         return _unscored([_check_box(box, luminance.shape)], "box")
-    window_size = WINDOW_SIZE if window_size is None else _check_int(window_size, "window_size")
-    stride = WINDOW_STRIDE if stride is None else _check_int(stride, "stride")
+    window_size = WINDOW_SIZE if window_size is None else check_int(window_size, name="window_size", low=1)
+    stride = WINDOW_STRIDE if stride is None else check_int(stride, name="stride", low=1)
     if selector == "fergus":
         return _scored(score_fergus(luminance, window_size=window_size, stride=stride), k, "fergus", max_overlap)
     if selector == "xu":

@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from goodregions.kernels_fast import fast_shape, psf_to_otf
+from goodregions.kernels_fast._validate import check_int
 from goodregions.kernels_fast.deconv import _DEFAULT_WEIGHTS, _FFT_WORKERS, _wiener
 from goodregions.kernels_fast.fft import _pad_periodic
 
@@ -126,10 +127,8 @@ class DeblurStream:
 
     def __init__(self, source, *, deblurrer, reestimate_every=30, change_threshold=0.2, sharpness_change=0.3,
                  luma_only=True, queue_size=8, live=None, order="rgb", weight=None, align_kernels=True):
-        if isinstance(reestimate_every, bool) or not isinstance(reestimate_every, (int, np.integer)) or reestimate_every < 1:
-            raise ValueError(f"reestimate_every must be a positive int (frames), got {reestimate_every!r}")
-        if isinstance(queue_size, bool) or not isinstance(queue_size, (int, np.integer)) or queue_size < 1:
-            raise ValueError(f"queue_size must be a positive int (frames), got {queue_size!r}")
+        check_int(reestimate_every, name="reestimate_every", low=1, unit="frames")
+        check_int(queue_size, name="queue_size", low=1, unit="frames")
         for name, value in (("change_threshold", change_threshold), ("sharpness_change", sharpness_change)):
             if value is not None and not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name} must be a positive number or None (off), got {value!r}")

@@ -14,7 +14,7 @@ def test_overrides_are_typed_like_the_defaults():
     assert parse_overrides(None) == {}
     with pytest.raises(ValueError, match="EstimatorConfig field"):
         parse_overrides(["iterations=4"])
-    with pytest.raises(ValueError, match="must be a int like its default 5, got '4.5'"):
+    with pytest.raises(ValueError, match="must be of type int like its default 5, got '4.5'"):
         parse_overrides(["iterations_per_level=4.5"])
     with pytest.raises(ValueError, match=r"--set: EstimatorConfig.kappa must lie in \(1.0, inf\), got 0.5"):
         parse_overrides(["kappa=0.5"])
@@ -46,6 +46,8 @@ def test_another_noise_draw_gives_other_cases_and_is_recorded():
     assert all(a["error_ratio"] != b["error_ratio"] for a, b in zip(own["cases"], other["cases"]))
 
 
-def test_a_negative_noise_draw_is_refused():
+def test_a_negative_or_fractional_noise_draw_is_refused():
     with pytest.raises(ValueError, match="noise_draw must be an int >= 0"):
         run_accuracy_benchmark(noise_draw=-1)
+    with pytest.raises(TypeError, match="noise_draw must be an int, got float"):
+        run_accuracy_benchmark(noise_draw=1.5)

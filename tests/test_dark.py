@@ -27,7 +27,7 @@ def test_dark_channel_matches_brute_force_min_filter(shape, patch, dtype, seed):
     assert np.all(np.abs(cols - grid_cols) <= patch // 2)
 
 
-@pytest.mark.parametrize("patch", [0, 4, -3, 2.5])
-def test_dark_channel_rejects_bad_patch(patch):
-    with pytest.raises(ValueError, match="patch"):
+@pytest.mark.parametrize(("patch", "error"), [(0, ValueError), (4, ValueError), (-3, ValueError), (2.5, TypeError)])
+def test_dark_channel_rejects_bad_patch(patch, error):
+    with pytest.raises(error, match="patch must be an"):
         dark_channel(np.zeros((5, 5)), patch=patch)

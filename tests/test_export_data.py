@@ -152,6 +152,15 @@ def image_files(tmp_path):
     return paths
 
 
+@pytest.mark.parametrize(("sizes", "error", "message"), [
+    ((11, 4), ValueError, r"every size in kernel_sizes \(11, 4\) must be an odd integer >= 3 .* got 4; try 5"),
+    ((11, 15.0), TypeError, r"every size in kernel_sizes \(11, 15.0\) must be an int, got float"),
+])
+def test_synthesis_kernel_sizes_must_be_odd_ints(sizes, error, message):
+    with pytest.raises(error, match=message):
+        SynthesisSettings(kernel_sizes=sizes)
+
+
 def test_synthesis_is_deterministic_given_a_seed(image_files):
     quick = SynthesisSettings(kernel_sizes=(11, 15, 21))
     first = list(iter_blur_samples(image_files, rng=5, settings=quick, samples_per_image=2))

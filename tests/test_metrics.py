@@ -253,9 +253,9 @@ IMAGE = np.full((40, 40), 0.5)
         ((IMAGE, IMAGE.astype(np.complex64)), {}, TypeError, "blurred must be uint8, uint16 or floating"),
         ((np.zeros((0, 40)), IMAGE), {}, ValueError, "sharp must not be empty"),
         ((IMAGE, IMAGE), {"method": "lucy"}, ValueError, "method must be one of .*got 'lucy'"),
-        ((IMAGE, IMAGE), {"border": -1}, ValueError, "border must be >= 0, got -1"),
+        ((IMAGE, IMAGE), {"border": -1}, ValueError, "border must be an int >= 0, got -1; use None"),
         ((IMAGE, IMAGE), {"border": 20}, ValueError, r"border=20 leaves nothing to compare in an image of shape \(40, 40\)"),
-        ((IMAGE, IMAGE), {"border": 2.5}, TypeError, "border must be a non-negative int or None, got float"),
+        ((IMAGE, IMAGE), {"border": 2.5}, TypeError, "border must be an int, got float"),
     ],
 )
 def test_error_ratio_bad_images_and_options(arguments, options, error, match):

@@ -87,7 +87,7 @@ def test_top_orders_scores(scorer, blocks):
     assert boxes.shape == (4, 4) and np.all(np.diff(scores) <= 0)
     assert scores[0] == score_map.scores.max()
     assert len(score_map.top(10_000)[0]) == score_map.scores.size
-    with pytest.raises(ValueError, match="k must be a positive int"):
+    with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
         score_map.top(0)
 
 

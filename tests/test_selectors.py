@@ -128,7 +128,7 @@ def test_bad_arguments(scorer, square_image):
         select_window(square_image, selector="best")
     with pytest.raises(ValueError, match="mode"):
         select_window(square_image, selector="cnn", scorer=scorer, mode="sparse")
-    with pytest.raises(ValueError, match="k must be a positive int"):
+    with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
         select_windows(square_image, 0, selector="xu")
     with pytest.raises(ValueError, match="differs from the scorer's"):
         select_window(square_image, scorer=scorer, window_size=128)
