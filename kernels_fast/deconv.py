@@ -331,12 +331,3 @@ def deconvolve(blurred, kernel, *, method="hyper_laplacian", weight=None):
         plane = np.ascontiguousarray(blurred[:, :, channel])
         latent[:, :, channel] = _restore_channel(plane, otf, fft_shape, method, weight)
     return latent
-
-
-def _warmup():
-    """Compile every jitted core of this module (and those it calls) on tiny inputs."""
-    rng = np.random.default_rng(0)
-    blurred = rng.random((12, 10))
-    kernel = np.ones((3, 3))
-    for method in DECONVOLUTION_METHODS:
-        deconvolve(blurred, kernel, method=method)

@@ -309,13 +309,5 @@ def best_shift(reference, image, *, border, max_shift):
     if max_shift > border:
         raise ValueError(f"max_shift={max_shift} exceeds border={border}: shifted windows would leave the image; "
                          f"use a border of at least {max_shift}")
-    _, dy, dx = _best_shift_ssd(np.ascontiguousarray(reference), np.ascontiguousarray(image), border, int(max_shift))
+    _, dy, dx = _best_shift_ssd(np.ascontiguousarray(reference), np.ascontiguousarray(image), border, max_shift)
     return int(dy), int(dx)
-
-
-def _warmup():
-    """Compile every jitted core of this module on tiny inputs."""
-    kernel = np.ones((3, 3))
-    _kernel_similarity(as_kernel(kernel), as_kernel(kernel))
-    image = np.zeros((8, 8))
-    _aligned_ssd(image, image, 2, 1, 0.25)

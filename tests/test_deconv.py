@@ -214,10 +214,6 @@ def test_kernel_is_normalised():
     np.testing.assert_allclose(deconvolve(image, 5 * HOOK), deconvolve(image, HOOK), atol=1e-12)
 
 
-def test_warmup_runs():
-    deconv._warmup()
-
-
 # --- bad input -----------------------------------------------------------------------------
 
 IMAGE = np.full((16, 16), 0.5)

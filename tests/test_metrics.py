@@ -294,10 +294,6 @@ def test_psnr_bad_input(reference, image, options, error, match):
         psnr(reference, image, **options)
 
 
-def test_warmup_runs():
-    metrics._warmup()
-
-
 def test_error_ratio_with_given_deconvolutions_equals_its_own(sharp_sample, hook_kernel):
     from goodregions.kernels_fast import deconvolve
 
