@@ -17,8 +17,3 @@ JIT_OPTIONS = {"cache": True, "nogil": True, "fastmath": FASTMATH}
 def njit(function):
     """Compile ``function`` with the package-wide options."""
     return numba.njit(**JIT_OPTIONS)(function)
-
-
-def njit_parallel(function):
-    """Compile ``function`` with ``parallel=True``; use only for disjoint ``prange`` writes."""
-    return numba.njit(parallel=True, **JIT_OPTIONS)(function)
