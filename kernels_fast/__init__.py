@@ -6,7 +6,7 @@ folder when the package is installed read-only. Call :func:`warmup` once to comp
 every core before timing anything.
 """
 
-from .deconv import DECONVOLUTION_METHODS, deconvolve
+from .deconv import DECONVOLUTION_METHODS, WienerDeconvolver, deconvolve
 from .estimate import PRIORS, EstimationDiagnostics, EstimatorConfig, estimate_kernel
 from .fft import convolve, fast_shape, pad_periodic, psf_to_otf
 from .image_quality import psnr, ssim
@@ -19,6 +19,7 @@ __all__ = [
     "PRIORS",
     "EstimationDiagnostics",
     "EstimatorConfig",
+    "WienerDeconvolver",
     "best_shift",
     "convolve",
     "deconvolve",

@@ -24,11 +24,11 @@ import numpy as np
 import scipy.fft
 
 from ._jit import njit
-from ._validate import as_float_image, as_kernel
-from .fft import _pad_periodic, _psf_to_otf, fast_shape
+from ._validate import as_float_image, as_kernel, check_int
+from .fft import _pad_periodic, _psf_to_otf, fast_shape, psf_to_otf
 from .latent import _restore_l0
 
-__all__ = ["DECONVOLUTION_METHODS", "deconvolve"]
+__all__ = ["DECONVOLUTION_METHODS", "WienerDeconvolver", "deconvolve"]
 
 DECONVOLUTION_METHODS = ("wiener", "hyper_laplacian", "tv_l0")
 
@@ -331,3 +331,58 @@ def deconvolve(blurred, kernel, *, method="hyper_laplacian", weight=None):
         plane = np.ascontiguousarray(blurred[:, :, channel])
         latent[:, :, channel] = _restore_channel(plane, otf, fft_shape, method, weight)
     return latent
+
+
+class WienerDeconvolver:
+    """Wiener deconvolution of many planes of one size with one kernel, as in a video stream.
+
+    The padded size and the OTF are computed once, here; each call then costs one periodic
+    padding and one FFT pair. The solve is :func:`deconvolve`'s ``"wiener"`` one.
+
+    Parameters
+    ----------
+    kernel : ndarray, shape (h, w)
+        Non-negative blur kernel; it is normalised to sum 1.
+    plane_shape : tuple of int
+        (H, W) of every plane that will be deconvolved.
+    weight : float or None
+        Regularisation weight; None takes ``deconvolve``'s Wiener default, 1e-2.
+    shift : tuple of float
+        ``(dy, dx)``: deconvolve with the kernel translated by this much, fractions included,
+        which moves the result by ``-shift`` (see :func:`psf_to_otf`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad kernel, weight or shift, or a plane shape that is not two positive ints.
+    """
+
+    def __init__(self, kernel, plane_shape, *, weight=None, shift=(0.0, 0.0)):
+        kernel = as_kernel(kernel, name="kernel")
+        self.weight = self.check_weight(weight)
+        try:
+            height, width = plane_shape
+        except (TypeError, ValueError):
+            raise ValueError(f"plane_shape must be (H, W), got {plane_shape!r}; pass frame.shape[:2]") from None
+        self.plane_shape = (check_int(height, name="plane_shape H", low=1), check_int(width, name="plane_shape W", low=1))
+        self._fft_shape = fast_shape((self.plane_shape[0] + kernel.shape[0] - 1, self.plane_shape[1] + kernel.shape[1] - 1))
+        self._otf = psf_to_otf(kernel, self._fft_shape, shift=shift).astype(np.complex64)
+
+    @staticmethod
+    def check_weight(weight):
+        """Return the weight a deconvolver would use: the default for None, else ``weight`` checked."""
+        return _check_weight(weight, "wiener")
+
+    def __call__(self, plane):
+        """Deconvolve a float32 or float64 (H, W) plane already in [0, 1]; returns float32 (H, W).
+
+        For speed only the shape is checked: pass planes that the caller has validated
+        (for example with :func:`deconvolve`'s rules) once per stream or per frame.
+        """
+        if not isinstance(plane, np.ndarray) or plane.shape != self.plane_shape or plane.dtype.kind != "f":
+            got = f"{plane.dtype} {plane.shape}" if isinstance(plane, np.ndarray) else type(plane).__name__
+            raise ValueError(f"plane must be a float array of shape {self.plane_shape}, got {got}; make a new "
+                             f"WienerDeconvolver for another size")
+        height, width = self.plane_shape
+        padded = _pad_periodic(plane, self._fft_shape[0], self._fft_shape[1], np.float32)
+        return _wiener(padded, self._otf, self.weight, _FFT_WORKERS)[:height, :width]

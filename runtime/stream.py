@@ -13,8 +13,8 @@ work, joined by bounded queues:
   onnxruntime cores release the GIL, so frames keep flowing with the previous kernel
   meanwhile. Requests coalesce: a new one replaces one still waiting.
 * the caller's thread deconvolves each frame with the latest kernel by Wiener filtering
-  (``kernels_fast.deconv._wiener``), with the OTF cached per kernel and frame size, so each
-  frame costs one periodic padding and one FFT pair per deconvolved plane.
+  (``kernels_fast.WienerDeconvolver``, made once per kernel and frame size), so each frame
+  costs one periodic padding and one FFT pair per deconvolved plane.
 
 A new estimate is requested on frame 0, on every ``reestimate_every``-th frame, and when the
 frame differs from the one the current kernel was requested on:
@@ -49,10 +49,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from goodregions.kernels_fast import fast_shape, psf_to_otf
+from goodregions.kernels_fast import WienerDeconvolver
 from goodregions.kernels_fast._validate import check_int
-from goodregions.kernels_fast.deconv import _DEFAULT_WEIGHTS, _FFT_WORKERS, _wiener
-from goodregions.kernels_fast.fft import _pad_periodic
 
 from .kernel_registration import KernelRegistration
 from .memory import peak_rss_mb  # re-exported: the streaming figures report it
@@ -136,7 +134,7 @@ class DeblurStream:
             raise ValueError(f"order must be 'rgb' or 'bgr' (channel order of frames in and out), got {order!r}")
         self.deblurrer, self.every, self.luma_only = deblurrer, int(reestimate_every), bool(luma_only)
         self.change_threshold, self.sharpness_change, self.order = change_threshold, sharpness_change, order
-        self.weight = _DEFAULT_WEIGHTS["wiener"] if weight is None else float(weight)
+        self.weight = WienerDeconvolver.check_weight(weight)
         self._registration = KernelRegistration() if align_kernels else None
         self._source, live, self.fps, self._source_order = open_source(source, live=live)
         self._owns_capture = isinstance(self._source, cv2.VideoCapture) and not isinstance(source, cv2.VideoCapture)
@@ -264,7 +262,7 @@ class DeblurStream:
         self.stats.end_reason = "running"
         reader.start()
         worker.start()
-        estimate, version, otf, otf_key, reference, index, shift = None, 0, None, None, None, 0, (0.0, 0.0)
+        estimate, version, deconvolver, deconvolver_key, reference, index, shift = None, 0, None, None, None, 0, (0.0, 0.0)
         try:
             while True:
                 kind, source_index, frame = self._frames.get()
@@ -309,11 +307,10 @@ class DeblurStream:
                 tick = time.perf_counter()
                 height, width = luminance.shape
                 key = (version, height, width)
-                if key != otf_key:  # new kernel or frame size: pad size and OTF computed once
-                    kh, kw = estimate.kernel.shape
-                    shape = fast_shape((height + kh - 1, width + kw - 1))
-                    otf, otf_key = psf_to_otf(estimate.kernel, shape, shift=shift).astype(np.complex64), key
-                latent = [_wiener(_pad_periodic(p, *shape, np.float32), otf, self.weight, _FFT_WORKERS)[:height, :width] for p in planes]
+                if key != deconvolver_key:  # new kernel or frame size: pad size and OTF computed once
+                    deconvolver = WienerDeconvolver(estimate.kernel, (height, width), weight=self.weight, shift=shift)
+                    deconvolver_key = key
+                latent = [deconvolver(plane) for plane in planes]
                 output = recompose(latent)
                 seconds = time.perf_counter() - tick
                 info = FrameInfo(index=index, source_index=source_index, kernel_version=version, estimate_requested=requested,

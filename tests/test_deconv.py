@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from goodregions.kernels_fast import deconv
-from goodregions.kernels_fast.deconv import DECONVOLUTION_METHODS, deconvolve
+from goodregions.kernels_fast.deconv import DECONVOLUTION_METHODS, WienerDeconvolver, deconvolve
 from goodregions.kernels_fast.fft import _pad_periodic, _psf_to_otf, convolve, fast_shape
 
 import naive
@@ -268,3 +268,41 @@ def test_bad_options_raise(options, error, match):
 def test_options_are_keyword_only():
     with pytest.raises(TypeError):
         deconvolve(IMAGE, KERNEL, "wiener")  # noqa: the point of the test
+
+
+# --- WienerDeconvolver: many frames, one kernel ------------------------------------------------
+
+
+def test_wiener_deconvolver_matches_deconvolve(synthetic):
+    _, blurred = synthetic
+    deconvolver = WienerDeconvolver(HOOK, blurred.shape)
+    expected = deconvolve(blurred, HOOK, method="wiener")
+    for plane in (blurred, blurred.astype(np.float32)):
+        result = deconvolver(plane)
+        assert result.dtype == np.float32 and result.shape == blurred.shape
+        # float32 FFTs on both sides; the OTFs round differently (float64 vs float32 kernel)
+        assert np.max(np.abs(result - expected)) < 1e-4
+
+
+def test_wiener_deconvolver_shift_moves_the_result(synthetic):
+    _, blurred = synthetic
+    still = WienerDeconvolver(HOOK, blurred.shape)(blurred)
+    moved = WienerDeconvolver(HOOK, blurred.shape, shift=(2.0, -3.0))(blurred)
+    # kernel translated by (2, -3) -> result translated by (-2, +3); compare away from the wrap
+    assert np.max(np.abs(moved[20:-20, 20:-20] - still[22:-18, 17:-23])) < 1e-4
+    assert np.max(np.abs(moved - still)) > 0.1
+
+
+def test_wiener_deconvolver_refuses_bad_input():
+    deconvolver = WienerDeconvolver(KERNEL, (16, 16))
+    with pytest.raises(ValueError, match=r"plane must be a float array of shape \(16, 16\), got float64 \(16, 20\)"):
+        deconvolver(np.zeros((16, 20)))
+    with pytest.raises(ValueError, match="plane must be a float array .* got uint8"):
+        deconvolver(np.zeros((16, 16), np.uint8))
+    with pytest.raises(ValueError, match="plane_shape must be \\(H, W\\)"):
+        WienerDeconvolver(KERNEL, 16)
+    with pytest.raises(ValueError, match="plane_shape H must be an int >= 1"):
+        WienerDeconvolver(KERNEL, (0, 16))
+    with pytest.raises(ValueError, match="weight must be finite and > 0"):
+        WienerDeconvolver(KERNEL, (16, 16), weight=-1.0)
+    assert WienerDeconvolver.check_weight(None) == deconv._DEFAULT_WEIGHTS["wiener"]
