@@ -7,7 +7,7 @@ every core before timing anything.
 """
 
 from .deconv import DECONVOLUTION_METHODS, WienerDeconvolver, deconvolve
-from .estimate import PRIORS, EstimationDiagnostics, EstimatorConfig, estimate_kernel
+from .estimate import PRIORS, EstimationDiagnostics, EstimatorConfig, estimate_kernel, useful_edge_strength
 from .fft import convolve, fast_shape, pad_periodic, psf_to_otf
 from .image_quality import psnr, ssim
 from .kernel_alignment import kernel_offset
@@ -32,5 +32,6 @@ __all__ = [
     "psf_to_otf",
     "psnr",
     "ssim",
+    "useful_edge_strength",
     "warmup",
 ]

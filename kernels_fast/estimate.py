@@ -30,7 +30,7 @@ from .kernel_update import (
 )
 from .latent import _restore_l0
 
-__all__ = ["EstimatorConfig", "EstimationDiagnostics", "estimate_kernel", "PRIORS"]
+__all__ = ["EstimatorConfig", "EstimationDiagnostics", "estimate_kernel", "PRIORS", "useful_edge_strength"]
 
 PRIORS = ("dark", "l0")
 
@@ -125,6 +125,30 @@ def _usefulness_map(blurred_gx, blurred_gy, window):
     sum_y = cv2.boxFilter(blurred_gy, -1, size, normalize=False, borderType=cv2.BORDER_REFLECT)
     magnitude = cv2.boxFilter(np.hypot(blurred_gx, blurred_gy), -1, size, normalize=False, borderType=cv2.BORDER_REFLECT)
     return np.hypot(sum_x, sum_y) / (magnitude + 0.5)
+
+
+def useful_edge_strength(image):
+    """Per pixel, ``r * |grad image|``: how much an edge there helps kernel estimation.
+
+    ``r`` is the estimator's own usefulness map (Xu & Jia's r-map over 5 x 5 neighbourhoods)
+    and the gradients are forward differences, zero in the last column and row. Strong
+    edges wider than the neighbourhood score high; flat areas and thin structures whose
+    gradients cancel score low. The ``xu`` window selector averages it over each window.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, 3)
+        uint8, uint16 or float in [0, 1]; colour (RGB) is converted to luminance.
+
+    Returns
+    -------
+    ndarray of float64, shape (H, W)
+    """
+    image = to_luminance(as_float_image(image, name="image", allow_color=True))
+    gx, gy = np.zeros_like(image), np.zeros_like(image)
+    gx[:, :-1] = np.diff(image, axis=1)
+    gy[:-1, :] = np.diff(image, axis=0)
+    return _usefulness_map(gx, gy, _USEFULNESS_WINDOW) * np.hypot(gx, gy)
 
 
 def _initial_kernel(size):

@@ -15,8 +15,8 @@ Selectors (``SELECTORS``), each on the window grid of
     order among saturated ones when nothing else exists.
 ``xu``
     Xu & Jia 2010's usefulness map ``r = |sum of grad B| / (sum of |grad B| + 0.5)`` over 5 x 5
-    neighbourhoods (``kernels_fast.estimate._usefulness_map``, the estimator's own) with
-    forward-difference gradients; score = mean over the window of ``r * |grad B|``: strong
+    neighbourhoods (the estimator's own) with forward-difference gradients; score = mean
+    over the window of ``r * |grad B|`` (``kernels_fast.useful_edge_strength``): strong
     edges wider than the neighbourhood, which guide kernel estimation, and not thin
     structures whose gradients cancel.
 ``whole``
@@ -45,7 +45,7 @@ import numpy as np
 
 from goodregions.export.windows import window_boxes
 from goodregions.kernels_fast._validate import check_int
-from goodregions.kernels_fast.estimate import _USEFULNESS_WINDOW, _usefulness_map
+from goodregions.kernels_fast import useful_edge_strength
 
 from .defaults import WINDOW_SIZE, WINDOW_STRIDE
 from .scorer import SCORE_MODES, ImageTooSmallError, ScoreMap, WindowScorer, box_sums, image_to_luminance, integral_image
@@ -127,13 +127,7 @@ def score_fergus(luminance, *, window_size, stride):
 def score_xu(luminance, *, window_size, stride):
     """Xu-Jia usefulness score of every grid window (see the module docstring)."""
     boxes, rows, cols = _grid(luminance.shape, window_size, stride)
-    image = luminance.astype(np.float64)
-    # Forward differences, zero in the last column / row: the estimator's convention.
-    gx, gy = np.zeros_like(image), np.zeros_like(image)
-    gx[:, :-1] = np.diff(image, axis=1)
-    gy[:-1, :] = np.diff(image, axis=0)
-    usefulness = _usefulness_map(gx, gy, _USEFULNESS_WINDOW)
-    scores = _window_means(usefulness * np.hypot(gx, gy), boxes, window_size)
+    scores = _window_means(useful_edge_strength(luminance), boxes, window_size)
     return _score_map(scores, boxes, rows, cols, window_size, stride, "xu")
 
 

@@ -6,7 +6,7 @@ from goodregions.kernels_fast import EstimatorConfig, estimate_kernel, kernel_si
 from goodregions.kernels_fast import estimate as estimate_module
 from goodregions.kernels_fast import reference
 from goodregions.kernels_fast.fft import _pad_periodic, _psf_to_otf
-from goodregions.kernels_fast.estimate import _usefulness_map
+from goodregions.kernels_fast.estimate import _usefulness_map, useful_edge_strength
 from goodregions.kernels_fast.kernel_update import (
     _apply_normal_operator,
     _correlations,
@@ -118,6 +118,19 @@ def test_usefulness_is_low_on_thin_lines_and_high_on_step_edges():
     usefulness = _usefulness_map(gx, gy, 5)
     assert usefulness[25, 19] > 0.6  # on the step, away from the line
     assert usefulness[9:11, 5].max() < 0.2  # the line's two opposite gradients cancel
+
+
+def test_useful_edge_strength_is_r_times_the_gradient_magnitude():
+    image = np.zeros((40, 40))
+    image[:, 20:] = 0.8
+    image[10, :] = 0.8
+    strength = useful_edge_strength((image * 255).astype(np.uint8))  # uint8 is divided by 255
+    gx, gy = np.zeros_like(image), np.zeros_like(image)
+    gx[:, :-1], gy[:-1, :] = np.diff(image, axis=1), np.diff(image, axis=0)
+    np.testing.assert_allclose(strength, naive.usefulness_map(gx, gy, 5) * np.hypot(gx, gy), atol=1e-12)
+    assert strength[25, 19] > 0.4 and strength[9:11, 5].max() < 0.1 and strength[30, 5] == 0.0
+    colour = useful_edge_strength(np.dstack([image] * 3))
+    np.testing.assert_allclose(colour, strength, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(5))
