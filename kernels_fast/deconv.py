@@ -362,8 +362,9 @@ class WienerDeconvolver:
         self.weight = self.check_weight(weight)
         try:
             height, width = plane_shape
-        except (TypeError, ValueError):
-            raise ValueError(f"plane_shape must be (H, W), got {plane_shape!r}; pass frame.shape[:2]") from None
+        except (TypeError, ValueError) as error:
+            # not a sequence: a TypeError; a sequence of another length: a ValueError
+            raise type(error)(f"plane_shape must be (H, W), got {plane_shape!r}; pass frame.shape[:2]") from None
         self.plane_shape = (check_int(height, name="plane_shape H", low=1), check_int(width, name="plane_shape W", low=1))
         self._fft_shape = fast_shape((self.plane_shape[0] + kernel.shape[0] - 1, self.plane_shape[1] + kernel.shape[1] - 1))
         self._otf = psf_to_otf(kernel, self._fft_shape, shift=shift).astype(np.complex64)

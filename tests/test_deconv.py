@@ -299,8 +299,10 @@ def test_wiener_deconvolver_refuses_bad_input():
         deconvolver(np.zeros((16, 20)))
     with pytest.raises(ValueError, match="plane must be a float array .* got uint8"):
         deconvolver(np.zeros((16, 16), np.uint8))
-    with pytest.raises(ValueError, match="plane_shape must be \\(H, W\\)"):
+    with pytest.raises(TypeError, match="plane_shape must be \\(H, W\\), got 16"):
         WienerDeconvolver(KERNEL, 16)
+    with pytest.raises(ValueError, match="plane_shape must be \\(H, W\\), got \\(16, 16, 3\\)"):
+        WienerDeconvolver(KERNEL, (16, 16, 3))
     with pytest.raises(ValueError, match="plane_shape H must be an int >= 1"):
         WienerDeconvolver(KERNEL, (0, 16))
     with pytest.raises(ValueError, match="weight must be finite and > 0"):
