@@ -165,6 +165,16 @@ def test_sources_that_cannot_be_opened(tmp_path, deblurrer):
         list(deblur_stream([np.zeros((20, 20), np.float32)], deblurrer=deblurrer))
 
 
+def test_bad_options_are_refused_at_the_call(deblurrer):
+    frames = [np.zeros((40, 40), np.uint8)]
+    with pytest.raises(ValueError, match="weight must be finite and > 0, got -1.0"):
+        deblur_stream(frames, deblurrer=deblurrer, weight=-1.0)
+    with pytest.raises(TypeError, match="reestimate_every must be an int, got float"):
+        deblur_stream(frames, deblurrer=deblurrer, reestimate_every=2.5)
+    with pytest.raises(ValueError, match=r"queue_size must be an int >= 1 \(frames\), got 0"):
+        deblur_stream(frames, deblurrer=deblurrer, queue_size=0)
+
+
 class FakeCamera:
     """Stands in for ``cv2.VideoCapture`` of a camera or URL: ``delivered`` frames, one per
     ``period`` seconds, then ``read()`` fails (``fail="false"``, as OpenCV does when a camera is
