@@ -2,12 +2,15 @@
 
 Every subcommand returns an exit code; errors the user can fix (a missing file, an
 existing output, a bad option value) print one clear line and exit with status 2.
+Warnings print as one line too, ``goodregions CMD: warning: ...``, without Python's file
+and source line.
 """
 
 import argparse
 import json
 import sys
 import time
+import warnings
 
 from .arg_types import odd_int
 from .model_file import ModelError
@@ -281,12 +284,25 @@ def _build_parser():
     return parser
 
 
+def _warning_printer(command):
+    """A ``warnings.showwarning`` that prints ``goodregions CMD: warning: message`` above any progress bar."""
+    from tqdm import tqdm
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        kind = "" if category is UserWarning else f" ({category.__name__})"
+        tqdm.write(f"goodregions {command}: warning{kind}: {message}", file=sys.stderr)
+
+    return show
+
+
 def main(argv=None):
     """Run the ``goodregions`` command with ``argv`` (default: ``sys.argv[1:]``)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():  # restores the library's warning display afterwards
+            warnings.showwarning = _warning_printer(args.command)
+            return args.handler(args)
     except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError, ModelError, InferenceError) as error:
         print(f"goodregions {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -87,8 +87,8 @@ def check_writable(path, *, overwrite):
 def write_image(path, image, *, alpha=None, overwrite=False):
     """Write an (H, W) or (H, W, 3) RGB image (uint8 or uint16), adding ``alpha`` if given.
 
-    The file is written to a temporary name and renamed, so an interrupted write never
-    leaves a truncated file under the final name.
+    Missing parent folders are created. The file is written to a temporary name and
+    renamed, so an interrupted write never leaves a truncated file under the final name.
     """
     path = Path(path)
     check_writable(path, overwrite=overwrite)
@@ -99,6 +99,7 @@ def write_image(path, image, *, alpha=None, overwrite=False):
     ok, encoded = cv2.imencode(path.suffix or ".png", image)
     if not ok:
         raise ValueError(f"could not encode an image for {str(path)!r}; use a .png, .jpg or .tif name")
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.partial")
     encoded.tofile(str(temporary))
     os.replace(temporary, path)
@@ -106,11 +107,13 @@ def write_image(path, image, *, alpha=None, overwrite=False):
 
 def write_kernel(path, kernel, *, overwrite=False):
     """Save a kernel: ``.npy`` keeps the float64 values; ``.png`` is an 8-bit picture
-    scaled so that the maximum is 255 (for viewing, not for computation)."""
+    scaled so that the maximum is 255 (for viewing, not for computation). Missing parent
+    folders are created."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         check_writable(path, overwrite=overwrite)
+        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.partial.npy")
         np.save(temporary, kernel)
         os.replace(temporary, path)

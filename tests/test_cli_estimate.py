@@ -31,6 +31,12 @@ def test_estimate_prints_json_and_saves_a_npy_kernel(tmp_path, capsys):
     assert kernel_similarity(kernel, true_kernel) > GOOD_SIMILARITY
 
 
+def test_estimate_creates_a_missing_output_folder(tmp_path):
+    out = tmp_path / "new" / "deeper" / "kernel.npy"
+    assert main(["estimate", BLURRED, "--kernel-size", "21", "--prior", "l0", "-o", str(out)]) == 0
+    assert np.load(out).shape == (21, 21) and sorted(p.name for p in out.parent.iterdir()) == ["kernel.npy"]
+
+
 def test_estimate_png_output_and_no_silent_overwrite(tmp_path, capsys):
     out = tmp_path / "kernel.png"
     assert main(["estimate", BLURRED, "--kernel-size", "21", "--prior", "l0", "-o", str(out)]) == 0

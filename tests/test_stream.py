@@ -285,6 +285,16 @@ def test_the_command_passes_candidates_to_the_deblurrer_and_checks_the_selector(
     assert not (tmp_path / "c.mp4").exists() and not (tmp_path / "b.mp4").exists()
 
 
+def test_the_command_prints_a_warning_as_one_line(video, tmp_path, capsys):
+    output = tmp_path / "out.mp4"
+    assert main(["stream", str(video), "-o", str(output), "--kernel-size", "13", "--max-frames", "2"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert lines == ["goodregions stream: warning: image of 160x120 is smaller than one 228x228 window; selector 'cnn' "
+                     "falls back to 'whole' (the kernel is estimated on the whole image)"]
+    assert "UserWarning" not in err and "stream_command.py" not in err
+
+
 class _KernelThenMovedCopy:
     """A stand-in deblurrer: the first estimate is ``kernel``, every later one the same kernel 2 px to the right."""
 
