@@ -21,7 +21,7 @@ import numpy as np
 
 from goodregions.kernels_fast._validate import check_int
 
-from .bench_report import environment, save_json
+from .bench_report import add_json_option, check_json_option, environment, save_json
 from .defaults import PRIOR
 from .samples import sample_path
 
@@ -109,7 +109,7 @@ def run_registration_benchmark(*, json_path=None, frames=200, every=10, pause=0.
 def add_bench_registration_parser(benches):
     """Add ``registration`` to the ``goodregions bench`` subparsers."""
     parser = benches.add_parser("registration", help="does a stream's picture jump when the kernel is re-estimated?")
-    parser.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    add_json_option(parser)
     parser.add_argument("--frames", type=int, default=200, help="frames of each run (default 200)")
     parser.add_argument("--every", type=int, default=10, help="re-estimate every N frames (default 10)")
     parser.add_argument("--pause", type=float, default=0.04, metavar="S",
@@ -120,6 +120,7 @@ def add_bench_registration_parser(benches):
 
 
 def _run_bench_registration(args):
+    check_json_option(args)
     run_registration_benchmark(json_path=args.json, frames=args.frames, every=args.every, pause=args.pause,
                                seed=args.seed)
     return 0

@@ -47,6 +47,20 @@ def environment():
     }
 
 
+def add_json_option(parser):
+    """Add ``--json PATH`` and ``--overwrite`` to a benchmark's parser; see :func:`check_json_option`."""
+    parser.add_argument("--json", metavar="PATH", help="also save the results as JSON (an existing file needs --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+
+
+def check_json_option(args):
+    """Refuse an existing ``--json`` file before a long run, not after it."""
+    from .image_io import check_writable
+
+    if args.json is not None:
+        check_writable(args.json, overwrite=args.overwrite)
+
+
 def save_json(path, record):
     """Write ``record`` as indented JSON, creating parent folders."""
     path = Path(path)

@@ -36,7 +36,7 @@ import numpy as np
 
 from goodregions.kernels_fast._validate import check_int
 
-from .bench_report import environment, median_seconds, save_json
+from .bench_report import add_json_option, check_json_option, environment, median_seconds, save_json
 from .samples import sample_path
 
 __all__ = ["make_synthetic_video", "run_runtime_benchmark"]
@@ -228,18 +228,23 @@ def run_runtime_benchmark(*, json_path=None, model=None, repeats=5, stream_frame
 def add_bench_runtime_parser(benches):
     """Add ``runtime`` to the ``goodregions bench`` subparsers."""
     runtime = benches.add_parser("runtime", help="speed of scoring, deblurring a 1080p photo and streaming 720p video")
-    runtime.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    add_json_option(runtime)
     runtime.add_argument("--model", metavar="ONNX", help="window scorer (default $GOODREGIONS_MODEL or the bundled one)")
     runtime.add_argument("--repeats", type=int, default=5, help="timed runs per figure after warm-up (default 5)")
     runtime.add_argument("--stream-frames", type=int, default=3000, metavar="N", help="frames of the streaming row (default 3000)")
     runtime.add_argument("--skip", nargs="+", choices=("score", "deblur", "stream"), default=(), help="rows to leave out")
     runtime.add_argument("--rss-every", type=int, default=100, metavar="N", help="frames between memory samples of the stream (default 100)")
-    runtime.add_argument("--rss-plot", metavar="PNG", help="also plot the stream's memory against the frame (needs the plot extra)")
+    runtime.add_argument("--rss-plot", metavar="PNG", help="also plot the stream's memory against the frame (needs the plot extra; an existing file needs --overwrite)")
     runtime.set_defaults(handler=_run_bench_runtime)
     return runtime
 
 
 def _run_bench_runtime(args):
+    from .image_io import check_writable
+
+    check_json_option(args)
+    if args.rss_plot is not None:
+        check_writable(args.rss_plot, overwrite=args.overwrite)
     run_runtime_benchmark(json_path=args.json, model=args.model, repeats=args.repeats, stream_frames=args.stream_frames,
                           skip=set(args.skip), rss_every=args.rss_every, rss_plot=args.rss_plot)
     return 0

@@ -13,6 +13,7 @@ import time
 import warnings
 
 from .arg_types import odd_int
+from .bench_report import add_json_option, check_json_option
 from .model_file import ModelError
 from .scorer import InferenceError
 
@@ -25,7 +26,7 @@ def _run_estimate(args):
     from .image_io import check_writable, read_image, write_kernel
 
     if args.output is not None:
-        check_writable(args.output, overwrite=args.overwrite)
+        check_writable(args.output, overwrite=args.overwrite, inputs=[args.input])
     image, _ = read_image(args.input)
     start = time.perf_counter()
     kernel, diagnostics = estimate_kernel(image, args.kernel_size, prior=args.prior, return_diagnostics=True)
@@ -81,6 +82,7 @@ def _run_demo(args):
 def _run_bench_kernels(args):
     from .bench_kernels import run_kernel_benchmark
 
+    check_json_option(args)
     run_kernel_benchmark(json_path=args.json, repeats=args.repeats)
     return 0
 
@@ -89,6 +91,7 @@ def _run_bench_accuracy(args):
     from .bench_accuracy import parse_overrides, run_accuracy_benchmark
 
     overrides = parse_overrides(args.set)  # a bad --set is a ValueError, reported by main
+    check_json_option(args)
     run_accuracy_benchmark(json_path=args.json, data_root=args.data, workers=args.workers, limit=args.limit,
                            priors=tuple(args.priors.split(",")), overrides=overrides, noise_draw=args.noise_draw)
     return 0
@@ -145,6 +148,7 @@ def _run_eval_scorer(args):
 
     from .bench_report import environment, save_json
 
+    check_json_option(args)
     record = evaluate_scorer(args.model, args.labels, subset=args.subset, mode=args.mode)
     print(
         f"{record['samples']} {args.subset} samples, {record['windows']} windows: AUC {record['auc']:.3f} "
@@ -200,11 +204,11 @@ def _build_parser():
     bench = commands.add_parser("bench", help="speed and accuracy benchmarks")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     kernels = benches.add_parser("kernels", help="speed of kernels_fast against plain numpy/scipy")
-    kernels.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    add_json_option(kernels)
     kernels.add_argument("--repeats", type=int, default=5, help="timed runs per figure after warm-up (default 5)")
     kernels.set_defaults(handler=_run_bench_kernels)
     accuracy = benches.add_parser("accuracy", help="estimator accuracy on the development images with Levin's kernels")
-    accuracy.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    add_json_option(accuracy)
     accuracy.add_argument("--data", metavar="DIR", help="the shared data folder (default: $GOODREGIONS_DATA or ../shared/data)")
     accuracy.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     accuracy.add_argument("--limit", type=int, default=None, help="use only the first N images (quick check)")
@@ -266,7 +270,7 @@ def _build_parser():
     eval_scorer.add_argument("--labels", required=True, metavar="DIR", help="a goodregions label folder")
     eval_scorer.add_argument("--subset", choices=("validation", "train"), default="validation", help="default: validation")
     eval_scorer.add_argument("--mode", choices=("dense", "windows"), default="dense", help="scoring mode (default dense)")
-    eval_scorer.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    add_json_option(eval_scorer)
     eval_scorer.set_defaults(handler=_run_eval_scorer)
 
     from .score_command import add_score_parser  # the handler lives in score_command.py

@@ -77,9 +77,16 @@ def _decode_quietly(data):
         cv2.utils.logging.setLogLevel(previous)
 
 
-def check_writable(path, *, overwrite):
-    """Raise FileExistsError if ``path`` exists and ``overwrite`` is false."""
+def check_writable(path, *, overwrite, inputs=()):
+    """Raise ValueError if ``path`` is one of ``inputs``, FileExistsError if it exists and ``overwrite`` is false.
+
+    An input is never replaced, even with ``overwrite``: a run that fails halfway would
+    otherwise lose the only copy.
+    """
     path = Path(path)
+    for source in inputs:
+        if Path(source).resolve() == path.resolve():
+            raise ValueError(f"output {str(path)!r} is the input itself, which is never replaced; choose another name")
     if path.exists() and not overwrite:
         raise FileExistsError(f"output {str(path)!r} already exists; pass --overwrite (overwrite=True) to replace it")
 

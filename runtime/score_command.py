@@ -67,7 +67,7 @@ def run_score(args):
     from .scorer import InferenceError, ModelError, WindowScorer
 
     if args.heatmap is not None:
-        check_writable(args.heatmap, overwrite=args.overwrite)
+        check_writable(args.heatmap, overwrite=args.overwrite, inputs=[args.input])
     image, _ = read_image(args.input)  # alpha plays no part in scoring
     try:
         start = time.perf_counter()

@@ -86,7 +86,7 @@ def run_stream(args):
     output = Path(args.output)
     if output.suffix.lower() != ".mp4":
         raise ValueError(f"-o must name an .mp4 file (the writer uses the mp4v codec), got {str(output)!r}")
-    check_writable(output, overwrite=args.overwrite)
+    check_writable(output, overwrite=args.overwrite, inputs=[args.source])
     if args.rss_every is not None and args.rss_every < 1:
         raise ValueError(f"--rss-every must be at least 1 (frames between memory samples), got {args.rss_every}; for example 100")
     memory = None if args.rss_every is None else RssSampler(args.rss_every)

@@ -1,4 +1,4 @@
-"""goodregions bench accuracy: the estimator settings it can try, and a one-image run."""
+"""goodregions bench accuracy: the estimator settings it can try and a one-image run; and every benchmark's --json guard."""
 
 import json
 
@@ -51,3 +51,23 @@ def test_a_negative_or_fractional_noise_draw_is_refused():
         run_accuracy_benchmark(noise_draw=-1)
     with pytest.raises(TypeError, match="noise_draw must be an int, got float"):
         run_accuracy_benchmark(noise_draw=1.5)
+
+
+@pytest.mark.parametrize("command", [
+    ["bench", "kernels"], ["bench", "accuracy", "--limit", "1"], ["bench", "runtime"], ["bench", "registration"],
+    ["eval-scorer", "missing.onnx", "--labels", "missing"],
+])
+def test_an_existing_json_file_is_refused_before_the_run(command, tmp_path, capsys):
+    earlier = tmp_path / "results.json"
+    earlier.write_text('{"earlier": "results"}\n')
+    assert main([*command, "--json", str(earlier)]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert earlier.read_text() == '{"earlier": "results"}\n'
+
+
+def test_an_existing_memory_plot_is_refused_before_the_run(tmp_path, capsys):
+    plot = tmp_path / "rss.png"
+    plot.write_bytes(b"earlier plot")
+    assert main(["bench", "runtime", "--rss-plot", str(plot)]) == 2
+    assert "rss.png' already exists" in capsys.readouterr().err and plot.read_bytes() == b"earlier plot"
+

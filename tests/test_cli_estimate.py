@@ -31,6 +31,15 @@ def test_estimate_prints_json_and_saves_a_npy_kernel(tmp_path, capsys):
     assert kernel_similarity(kernel, true_kernel) > GOOD_SIMILARITY
 
 
+def test_estimate_never_replaces_its_input(tmp_path, capsys):
+    image = tmp_path / "blurred.png"
+    image.write_bytes(open(BLURRED, "rb").read())
+    before = image.read_bytes()
+    assert main(["estimate", str(image), "--kernel-size", "21", "-o", str(tmp_path / "." / "blurred.png"), "--overwrite"]) == 2
+    assert "is the input itself, which is never replaced" in capsys.readouterr().err
+    assert image.read_bytes() == before
+
+
 def test_estimate_creates_a_missing_output_folder(tmp_path):
     out = tmp_path / "new" / "deeper" / "kernel.npy"
     assert main(["estimate", BLURRED, "--kernel-size", "21", "--prior", "l0", "-o", str(out)]) == 0

@@ -50,6 +50,9 @@ def test_heatmap_text_output_and_no_silent_overwrite(square_png, tmp_path, capsy
     assert main(["score", str(path), "--model", TINY, "--heatmap", str(heatmap)]) == 2
     assert "already exists" in capsys.readouterr().err and heatmap.read_bytes() == before
     assert main(["score", str(path), "--model", TINY, "--heatmap", str(heatmap), "--overwrite"]) == 0
+    original = path.read_bytes()
+    assert main(["score", str(path), "--model", TINY, "--heatmap", str(path), "--overwrite"]) == 2
+    assert "is the input itself" in capsys.readouterr().err and path.read_bytes() == original
 
 
 def test_sixteen_bit_and_rgba_files(square_png, tmp_path, capsys):

@@ -285,6 +285,12 @@ def test_the_command_passes_candidates_to_the_deblurrer_and_checks_the_selector(
     assert not (tmp_path / "c.mp4").exists() and not (tmp_path / "b.mp4").exists()
 
 
+def test_the_command_never_writes_over_its_source(video, capsys):
+    before = video.read_bytes()
+    assert main(["stream", str(video), "-o", str(video), "--overwrite"]) == 2
+    assert "is the input itself" in capsys.readouterr().err and video.read_bytes() == before
+
+
 def test_the_command_prints_a_warning_as_one_line(video, tmp_path, capsys):
     output = tmp_path / "out.mp4"
     assert main(["stream", str(video), "-o", str(output), "--kernel-size", "13", "--max-frames", "2"]) == 0
