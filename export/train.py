@@ -172,11 +172,20 @@ def load_checkpoint(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; train one with `goodregions train`")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds (KeyError, EOFError, UnpicklingError, ...) on a bad file
+        # torch's own text is internal (and for UnpicklingError advises weights_only=False): name the kind only
+        raise ValueError(f"{path} cannot be read as a checkpoint ({type(error).__name__}); it is damaged or "
+                         f"not a torch file: use best.pt or last.pt of a `goodregions train` run") from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} file written by `goodregions train`")
-    model = build_model(state["model_name"], ModelConfig(**state["model_config"]))
-    model.load_state_dict(state["state_dict"])
+    try:
+        model = build_model(state["model_name"], ModelConfig(**state["model_config"]))
+        model.load_state_dict(state["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as error:  # RuntimeError: weights that do not fit the model
+        raise ValueError(f"{path} is a damaged {CHECKPOINT_FORMAT} file ({type(error).__name__}: {error}); "
+                         f"train again or use another checkpoint of the run") from error
     return model.eval(), state
 
 

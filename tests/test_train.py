@@ -113,6 +113,22 @@ def test_tiny_training_run_writes_checkpoints_log_and_metrics(tmp_path):
         train(shards, out=run, config=config)
 
 
+def test_a_damaged_checkpoint_is_a_clear_error(tmp_path):
+    import torch
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x80\x02 not a checkpoint" * 10)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for path in (garbage, empty):
+        with pytest.raises(ValueError, match="cannot be read as a checkpoint .* damaged or not a torch file"):
+            load_checkpoint(path)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(ValueError, match="is not a .* file written by `goodregions train`"):
+        load_checkpoint(other)
+
+
 @pytest.mark.parametrize("select_by, key", [("top1", "val_top1_similarity"), ("auc", "val_auc")])
 def test_best_checkpoint_is_the_epoch_with_the_best_selection_metric(tmp_path, select_by, key):
     shards = write_fake_shards(tmp_path / "labels", "train", 4)
