@@ -15,6 +15,9 @@ import numpy as np
 __all__ = ["read_image", "read_kernel", "read_kernels", "write_image", "write_kernel", "check_writable"]
 
 
+_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
 def read_image(path):
     """Read an image file.
 
@@ -40,6 +43,8 @@ def read_image(path):
             f"{str(path)!r} is a NumPy array file, and images are read from image files: save the "
             f"array as a 16-bit PNG or float32 TIFF, or pass it to goodregions.kernels_fast.estimate_kernel"
         )
+    if image is None and path.suffix.lower() in _VIDEO_SUFFIXES:
+        raise ValueError(f"{str(path)!r} is a video, and this reads still images: deblur videos with `goodregions stream`")
     if image is None:
         raise ValueError(
             f"could not decode {str(path)!r} as an image: the file is corrupt, truncated or not an "

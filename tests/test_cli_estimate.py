@@ -67,6 +67,10 @@ def test_estimate_reports_bad_inputs_in_one_line(tmp_path, capsys):
     np.save(array, np.zeros((64, 64)))
     assert main(["estimate", str(array), "--kernel-size", "31"]) == 2
     assert "NumPy array file" in capsys.readouterr().err
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    assert main(["estimate", str(video), "--kernel-size", "31"]) == 2
+    assert "is a video, and this reads still images: deblur videos with `goodregions stream`" in capsys.readouterr().err
     assert main(["estimate", BLURRED, "--kernel-size", "31", "-o", str(tmp_path / "k.txt")]) == 2
     assert ".npy or .png" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
