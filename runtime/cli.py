@@ -303,15 +303,16 @@ def main(argv=None):
     """Run the ``goodregions`` command with ``argv`` (default: ``sys.argv[1:]``)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    command = f"{args.command} {args.bench}" if args.command == "bench" else args.command
     try:
         with warnings.catch_warnings():  # restores the library's warning display afterwards
-            warnings.showwarning = _warning_printer(args.command)
+            warnings.showwarning = _warning_printer(command)
             return args.handler(args)
     except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError, ModelError, InferenceError) as error:
-        print(f"goodregions {args.command}: error: {error}", file=sys.stderr)
+        print(f"goodregions {command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"goodregions {args.command}: interrupted", file=sys.stderr)
+        print(f"goodregions {command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -61,7 +61,9 @@ def test_an_existing_json_file_is_refused_before_the_run(command, tmp_path, caps
     earlier = tmp_path / "results.json"
     earlier.write_text('{"earlier": "results"}\n')
     assert main([*command, "--json", str(earlier)]) == 2
-    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"goodregions {' '.join(command[:2]) if command[0] == 'bench' else command[0]}: error: ")
+    assert "already exists; pass --overwrite" in err
     assert earlier.read_text() == '{"earlier": "results"}\n'
 
 
