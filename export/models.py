@@ -27,13 +27,12 @@ He, Zhang, Ren and Sun, "Deep residual learning for image recognition", CVPR 201
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
-
-from goodregions.kernels_fast._validate import check_int
 
 __all__ = ["MODEL_NAMES", "ModelConfig", "LogitMapGeometry", "EdgeNet", "ResNet34S", "build_model", "count_flops", "dense_window_scores"]
 
@@ -60,8 +59,13 @@ class ModelConfig:
     def __post_init__(self):
         if not (isinstance(self.input_std, (int, float)) and self.input_std > 0):
             raise ValueError(f"input_std must be a positive number, got {self.input_std!r}")
+        # Not kernels_fast._validate.check_int: importing any kernels_fast module loads Numba and
+        # every jitted core (0.8 s), which the torch side never needs. Same messages as check_int.
         if self.width is not None:
-            check_int(self.width, name="width", low=1, hint="or None for the model's default")
+            if isinstance(self.width, bool) or not isinstance(self.width, numbers.Integral):
+                raise TypeError(f"width must be an int, got {type(self.width).__name__} {self.width!r}")
+            if self.width < 1:
+                raise ValueError(f"width must be an int >= 1, got {self.width!r}; or None for the model's default")
 
 
 @dataclass(frozen=True)

@@ -161,5 +161,15 @@ def test_bad_names_and_configs_are_refused():
         build_model("resnet50")
     with pytest.raises(TypeError, match="ModelConfig"):
         build_model("edge", {"width": 8})
-    with pytest.raises(ValueError, match="width"):
+    with pytest.raises(ValueError, match="width must be an int >= 1, got 0; or None for the model's default"):
         ModelConfig(width=0)
+    with pytest.raises(TypeError, match="width must be an int, got float 8.0"):
+        ModelConfig(width=8.0)
+
+
+def test_the_models_load_without_numba():
+    import subprocess
+    import sys
+
+    code = "import sys, goodregions.export.models; assert 'numba' not in sys.modules, 'export.models imported numba'"
+    subprocess.run([sys.executable, "-c", code], check=True)
