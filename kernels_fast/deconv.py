@@ -225,12 +225,18 @@ def _check_weight(weight, method):
     return weight
 
 
+def _wiener_plane(plane, otf, fft_shape, weight):
+    """Pad an (H, W) plane periodically into float32, solve, crop back: float32 (H, W)."""
+    height, width = plane.shape
+    padded = _pad_periodic(plane, fft_shape[0], fft_shape[1], np.float32)
+    return _wiener(padded, otf, weight, _FFT_WORKERS)[:height, :width]
+
+
 def _restore_channel(channel, otf, fft_shape, method, weight):
     """Deconvolve one (H, W) float64 channel; returns the cropped (H, W) float64 result."""
     height, width = channel.shape
     if method == "wiener":
-        padded = _pad_periodic(channel, fft_shape[0], fft_shape[1], np.float32)
-        return _wiener(padded, otf, weight, _FFT_WORKERS)[:height, :width].astype(np.float64)
+        return _wiener_plane(channel, otf, fft_shape, weight).astype(np.float64)
     padded = _pad_periodic(channel, fft_shape[0], fft_shape[1])
     if method == "hyper_laplacian":
         return _hqs(padded, otf, weight, _ALPHA, _BETA_MAX_HYPER, _FFT_WORKERS)[:height, :width]
@@ -384,6 +390,4 @@ class WienerDeconvolver:
             got = f"{plane.dtype} {plane.shape}" if isinstance(plane, np.ndarray) else type(plane).__name__
             raise ValueError(f"plane must be a float array of shape {self.plane_shape}, got {got}; make a new "
                              f"WienerDeconvolver for another size")
-        height, width = self.plane_shape
-        padded = _pad_periodic(plane, self._fft_shape[0], self._fft_shape[1], np.float32)
-        return _wiener(padded, self._otf, self.weight, _FFT_WORKERS)[:height, :width]
+        return _wiener_plane(plane, self._otf, self._fft_shape, self.weight)

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from goodregions.export.windows import window_boxes
-from goodregions.kernels_fast._validate import check_int
 from goodregions.kernels_fast import useful_edge_strength
+from goodregions.kernels_fast._validate import check_int
 
 from .defaults import WINDOW_SIZE, WINDOW_STRIDE
 from .scorer import SCORE_MODES, ImageTooSmallError, ScoreMap, WindowScorer, box_sums, image_to_luminance, integral_image
