@@ -142,9 +142,7 @@ def check_int(value, *, name, low=None, unit="", hint=""):
 
 def check_odd_size(size, *, name, low=3):
     """Return ``size`` as an int after checking it is an odd integer >= ``low`` (so it has a centre pixel)."""
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(size).__name__}")
-    size = int(size)
+    size = check_int(size, name=name)
     if size < low or size % 2 == 0:
         raise ValueError(
             f"{name} must be an odd integer >= {low} so it has a centre pixel, got {size}; "

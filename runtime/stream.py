@@ -125,21 +125,21 @@ class DeblurStream:
 
     def __init__(self, source, *, deblurrer, reestimate_every=30, change_threshold=0.2, sharpness_change=0.3,
                  luma_only=True, queue_size=8, live=None, order="rgb", weight=None, align_kernels=True):
-        check_int(reestimate_every, name="reestimate_every", low=1, unit="frames")
-        check_int(queue_size, name="queue_size", low=1, unit="frames")
+        reestimate_every = check_int(reestimate_every, name="reestimate_every", low=1, unit="frames")
+        queue_size = check_int(queue_size, name="queue_size", low=1, unit="frames")
         for name, value in (("change_threshold", change_threshold), ("sharpness_change", sharpness_change)):
             if value is not None and not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name} must be a positive number or None (off), got {value!r}")
         if order not in ("rgb", "bgr"):
             raise ValueError(f"order must be 'rgb' or 'bgr' (channel order of frames in and out), got {order!r}")
-        self.deblurrer, self.every, self.luma_only = deblurrer, int(reestimate_every), bool(luma_only)
+        self.deblurrer, self.every, self.luma_only = deblurrer, reestimate_every, bool(luma_only)
         self.change_threshold, self.sharpness_change, self.order = change_threshold, sharpness_change, order
         self.weight = WienerDeconvolver.check_weight(weight)
         self._registration = KernelRegistration() if align_kernels else None
         self._source, live, self.fps, self._source_order = open_source(source, live=live)
         self._owns_capture = isinstance(self._source, cv2.VideoCapture) and not isinstance(source, cv2.VideoCapture)
         self.stats = StreamStats(live=live)
-        self._frames = queue.Queue(maxsize=int(queue_size))
+        self._frames = queue.Queue(maxsize=queue_size)
         self._requests = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._lock = threading.Lock()
