@@ -28,7 +28,7 @@ def write_stream(stream, output, *, fps=None, max_frames=None, progress=None, me
     fps : float, optional
         Frame rate written into the file; default the source's, else 25.
     max_frames : int, optional
-        Stop after this many frames.
+        Stop after this many frames (at least 1).
     progress : tqdm, optional
         Updated once per frame.
     memory : RssSampler, optional
@@ -41,15 +41,20 @@ def write_stream(stream, output, *, fps=None, max_frames=None, progress=None, me
 
     Raises
     ------
-    ValueError
-        OpenCV cannot open a writer for ``output``.
+    TypeError, ValueError
+        ``max_frames`` is not an int >= 1 (the stream is closed), or OpenCV cannot open a
+        writer for ``output``.
     SourceError
         From the stream, after the writer was released.
     """
     import cv2
 
+    from goodregions.kernels_fast._validate import check_int
+
     writer, written = None, 0
     try:
+        if max_frames is not None:
+            check_int(max_frames, name="max_frames", low=1)
         for frame, _ in stream:
             if writer is None:
                 height, width = frame.shape[:2]
@@ -87,8 +92,6 @@ def run_stream(args):
     if output.suffix.lower() != ".mp4":
         raise ValueError(f"-o must name an .mp4 file (the writer uses the mp4v codec), got {str(output)!r}")
     check_writable(output, overwrite=args.overwrite, inputs=[args.source])
-    if args.rss_every is not None and args.rss_every < 1:
-        raise ValueError(f"--rss-every must be at least 1 (frames between memory samples), got {args.rss_every}; for example 100")
     memory = None if args.rss_every is None else RssSampler(args.rss_every)
     selector = args.selector
     if selector == "cnn" and args.model is None and not model_available():
@@ -144,7 +147,7 @@ def add_stream_parser(commands):
     """Add the ``stream`` subcommand to the ``commands`` subparsers of the ``goodregions`` parser."""
     from goodregions.kernels_fast import PRIORS
 
-    from .arg_types import add_candidates_option, box_checked, odd_int
+    from .arg_types import add_candidates_option, box_checked, odd_int, positive_int
     from .defaults import PRIOR
     from .selectors import SELECTORS
 
@@ -169,8 +172,8 @@ def add_stream_parser(commands):
     stream.add_argument("--queue-size", type=int, default=8, metavar="N", help="frames buffered after decoding (default 8)")
     stream.add_argument("--live", choices=("auto", "yes", "no"), default="auto",
                         help="drop frames when behind: auto = for cameras and URLs, not files (default auto)")
-    stream.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
-    stream.add_argument("--rss-every", type=int, metavar="N",
+    stream.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    stream.add_argument("--rss-every", type=positive_int, metavar="N",
                         help="sample the resident memory every N frames; the samples go into the --json summary")
     stream.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     stream.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -291,6 +291,38 @@ def test_the_command_never_writes_over_its_source(video, capsys):
     assert "is the input itself" in capsys.readouterr().err and video.read_bytes() == before
 
 
+@pytest.mark.parametrize("option", ["--max-frames", "--rss-every"])
+def test_the_command_refuses_a_frame_count_below_one(option, video, tmp_path, capsys):
+    output = tmp_path / "out.mp4"
+    with pytest.raises(SystemExit) as stop:  # --max-frames 0 used to write one frame
+        main(["stream", str(video), "-o", str(output), option, "0"])
+    assert stop.value.code == 2 and f"argument {option}: must be a positive integer, got 0" in capsys.readouterr().err
+    assert not output.exists()
+
+
+class _UnreadStream:
+    """A stream that fails the test if a frame is taken from it; records whether it was closed."""
+
+    fps, closed = 25.0, False
+
+    def __iter__(self):
+        raise AssertionError("write_stream read a frame before checking max_frames")
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize(("max_frames", "error", "message"), [
+    (0, ValueError, r"max_frames must be an int >= 1, got 0"),
+    (2.5, TypeError, r"max_frames must be an int, got float 2.5"),
+])
+def test_write_stream_refuses_a_bad_max_frames_and_closes_the_stream(max_frames, error, message, tmp_path):
+    stream, output = _UnreadStream(), tmp_path / "out.mp4"
+    with pytest.raises(error, match=message):
+        write_stream(stream, output, max_frames=max_frames)
+    assert stream.closed and not output.exists()
+
+
 def test_the_command_prints_a_warning_as_one_line(video, tmp_path, capsys):
     output = tmp_path / "out.mp4"
     assert main(["stream", str(video), "-o", str(output), "--kernel-size", "13", "--max-frames", "2"]) == 0
